@@ -1,0 +1,1 @@
+"""One module per lemma or theorem of MATH.md; see :mod:`theorems.registry`."""
