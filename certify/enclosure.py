@@ -263,8 +263,12 @@ def _range(y, a, b):
     return np.minimum(np.maximum(y, a), b)
 
 
-def error_bounds(heads: list[PreparedHead], ylo: np.ndarray, yhi: np.ndarray):
-    """Per box: (upper bound of sup |e| over [ylo, yhi], lower bound of |e(c)|, c)."""
+def error_bounds(heads: list[PreparedHead], ylo: np.ndarray, yhi: np.ndarray,
+                 with_enclosure: bool = False):
+    """Per box: (upper bound of sup |e| over [ylo, yhi], lower bound of |e(c)|, c).
+
+    With ``with_enclosure``, also the enclosure ``(lo, hi)`` of ``e`` over the whole box.
+    """
     c = (ylo + yhi) / 2
     c = np.clip(c, ylo, yhi)
     N = len(ylo)
@@ -291,4 +295,6 @@ def error_bounds(heads: list[PreparedHead], ylo: np.ndarray, yhi: np.ndarray):
     upper = np.maximum(np.maximum(-lo, hi), 0.0)
     upper = np.where(np.isnan(upper), np.inf, upper)
     lower = np.maximum(np.maximum(ec[0], -ec[1]), 0.0)
+    if with_enclosure:
+        return upper, lower, c, (lo, hi)
     return upper, lower, c

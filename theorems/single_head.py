@@ -105,3 +105,22 @@ def construct(a: float, b: float, w: np.ndarray, t: np.ndarray, lo: np.ndarray,
     net = AttentionNet((d, n), (affine, Attention((Head(W_Q, W_K, W_V, W_O),)),
                                 SelectColumns(tuple(range(n)))))
     return Built(net, beta, G, delta, anchors, (ylo, yhi))
+
+
+# -- glue used by the engine and the checker ---------------------------------------------
+
+def build_from_spec(target: dict, lo: np.ndarray, hi: np.ndarray, construction: dict) -> Built:
+    """Build the network a normalised spec asks for (see :mod:`certify.spec`)."""
+    return construct(target["a"], target["b"], np.array(target["w"], float),
+                     np.array(target["t"], float), lo, hi, int(construction["p"]),
+                     kappa=construction.get("kappa"), beta=construction.get("beta"))
+
+
+def target_terms(target: dict, n_heads: int) -> list[tuple[int, int, float, float]]:
+    """The target as ``sum_h (num_h/den_h) Range_[a_h, b_h](y)``, head h carrying term h."""
+    return [(1, 1, target["a"], target["b"])]
+
+
+def token_affine_targets(target: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(w, t)``: token k's target reads ``y_k = w[k] . x_k + t[k]``."""
+    return np.array(target["w"], float), np.array(target["t"], float)
