@@ -1,0 +1,222 @@
+"""The ``attncert`` command line.
+
+Exit codes: 0 the claim holds (or the certificate is verified), 1 the claim fails or the
+certificate is rejected, 2 bad input.  Bad input is reported in one line on stderr, never
+as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from certify import __version__
+from certify.errors import InputError
+
+EXIT_HOLDS, EXIT_FAILS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise InputError(message)
+
+
+def _write_new(path: str, text: str, force: bool) -> None:
+    """Write ``text`` to ``path``; an existing file is replaced only with consent."""
+    if os.path.exists(path) and not force:
+        if sys.stdin.isatty():
+            answer = input(f"{path} exists; overwrite? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                raise InputError(f"{path} exists; not overwritten")
+        else:
+            raise InputError(f"{path} exists; pass --force to overwrite it")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise InputError(f"{os.path.dirname(path)}: no such directory")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
+    print(json.dumps(obj, indent=2) if as_json else text)
+
+
+def _progress(enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return None, None
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+    task = prog.add_task("certifying", total=None)
+
+    def update(evaluated: int, best: float) -> None:
+        prog.update(task, description=f"boxes evaluated {evaluated:,}  best lower {best:.6g}")
+    return prog, update
+
+
+# -- subcommands --------------------------------------------------------------------------
+
+def cmd_certify(args) -> int:
+    from certify.pipeline import certify
+    from certify.spec import load_json_file, parse_spec
+
+    spec = parse_spec(load_json_file(args.spec))
+    if args.out and os.path.exists(args.out) and not args.force and not sys.stdin.isatty():
+        raise InputError(f"{args.out} exists; pass --force to overwrite it")
+    prog, update = _progress(not args.json)
+    if prog:
+        with prog:
+            result, cert = certify(spec, update)
+    else:
+        result, cert = certify(spec)
+    boxes = sum(sum(len(d) for d in o.leaves_depth) for o in result.outputs)
+    info: dict[str, Any] = {
+        "theorem": spec.theorem, "mode": spec.mode, "holds": result.holds,
+        "lower": result.lower, "upper": result.upper if result.holds else None,
+        "ratio": result.upper / result.lower if result.holds and result.lower > 0 else None,
+        "boxes": boxes, "evaluated": result.evaluated, "seconds": round(result.seconds, 3),
+        "message": result.message, "certificate": None,
+    }
+    if result.counterexample:
+        info["counterexample"] = result.counterexample
+    if cert is not None and args.out:
+        from certify.network import canonical_json
+        _write_new(args.out, canonical_json(cert) + "\n", args.force)
+        info["certificate"] = args.out
+    if result.holds:
+        claim = (f"sup error <= {result.upper:.6g} <= epsilon = {spec.epsilon:.6g}"
+                 if spec.mode == "prove" else
+                 f"sup error in [{result.lower:.6g}, {result.upper:.6g}]"
+                 f" (U/L = {info['ratio']:.5f})")
+        text = (f"certified ({spec.theorem}, {spec.mode}): {claim}\n"
+                f"  witness lower bound {result.lower:.6g}; {boxes:,} boxes; "
+                f"{result.seconds:.2f} s")
+        if args.out:
+            text += f"\n  certificate written to {args.out}"
+    elif result.counterexample:
+        ce = result.counterexample
+        text = (f"FAILS: {result.message}\n  token {ce['token']}, input x (per token) = "
+                f"{json.dumps(ce['x'])}")
+    else:
+        text = f"NOT CERTIFIED: {result.message}"
+    _emit(info, args.json, text)
+    return EXIT_HOLDS if result.holds else EXIT_FAILS
+
+
+def cmd_check(args) -> int:
+    from certify.check import check_file
+
+    verified, reason, stats = check_file(args.certificate, backend=args.backend,
+                                         jobs=args.jobs)
+    info = {"verified": verified, "reason": reason, "backend": args.backend, **stats}
+    text = (f"verified ({args.backend}): {reason}" if verified
+            else f"REJECTED ({args.backend}): {reason}")
+    _emit(info, args.json, text)
+    return EXIT_HOLDS if verified else EXIT_FAILS
+
+
+def cmd_build(args) -> int:
+    from certify.pipeline import build
+    from certify.spec import load_json_file, parse_spec
+
+    spec = parse_spec(load_json_file(args.spec))
+    built = build(spec)
+    _write_new(args.out, built.net.to_json() + "\n", args.force)
+    info = {"network": args.out, "sha256": built.net.sha256(), **built.parameters()}
+    _emit(info, args.json, f"network written to {args.out} (sha256 {info['sha256'][:16]}...)")
+    return EXIT_HOLDS
+
+
+def cmd_theorems(args) -> int:
+    from theorems import report
+
+    if args.action == "list" or args.action is None:
+        rows = report.list_theorems()
+        text = "\n".join(f"{r['id']:<22} {r.get('paper', '')}  {r.get('title', '')}"
+                         for r in rows)
+        _emit({"theorems": rows}, args.json, text)
+        return EXIT_HOLDS
+    tree, obj, code = report.check_theorems(args.id)
+    _emit(obj, args.json, tree)
+    return code
+
+
+def cmd_bound(args) -> int:
+    from theorems import report
+
+    obj = report.bound_single_head(args.a, args.b, args.p, args.kappa)
+    text = "\n".join(f"{k}: {v}" for k, v in obj.items())
+    _emit(obj, args.json, text)
+    return EXIT_HOLDS
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="attncert", description="Certified error bounds for softmax-attention "
+                "approximation (arXiv 2504.15956).")
+    p.add_argument("--version", action="version", version=f"attncert {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    c = sub.add_parser("certify", help="certify a spec (prove or measure); write a certificate")
+    c.add_argument("spec")
+    c.add_argument("--out", help="certificate file to write")
+    c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_certify)
+
+    k = sub.add_parser("check", help="verify a certificate independently")
+    k.add_argument("certificate")
+    k.add_argument("--backend", choices=("flint", "pyinterval", "both"), default="both")
+    k.add_argument("--jobs", type=int, default=1)
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(func=cmd_check)
+
+    b = sub.add_parser("build", help="construct the network for a spec")
+    b.add_argument("spec")
+    b.add_argument("--out", required=True)
+    b.add_argument("--force", action="store_true")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_build)
+
+    t = sub.add_parser("theorems", help="list the registry or check its proof obligations")
+    t.add_argument("action", nargs="?", choices=("list", "check"))
+    t.add_argument("id", nargs="?")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_theorems)
+
+    bd = sub.add_parser("bound", help="a-priori bound beside the certified sup error")
+    bd.add_argument("theorem", choices=("single-head",))
+    bd.add_argument("--a", type=float, required=True)
+    bd.add_argument("--b", type=float, required=True)
+    bd.add_argument("--p", type=int, required=True)
+    bd.add_argument("--kappa", type=float, required=True)
+    bd.add_argument("--json", action="store_true")
+    bd.set_defaults(func=cmd_bound)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return EXIT_INPUT
+        return args.func(args)
+    except InputError as exc:
+        print(f"attncert: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("attncert: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error still gets one line, never "verified"
+        print(f"attncert: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
