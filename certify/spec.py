@@ -37,7 +37,7 @@ class Spec:
 def load_json_file(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh, parse_constant=_reject_constant)
+            return json.load(fh, parse_constant=_reject_constant, parse_float=_finite_float)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -50,6 +50,13 @@ def load_json_file(path: str) -> Any:
 
 def _reject_constant(name: str) -> float:
     raise InputError(f"non-finite number {name} in JSON")
+
+
+def _finite_float(text: str) -> float:
+    x = float(text)
+    if not math.isfinite(x):
+        raise InputError(f"number {text[:30]} overflows to infinity")
+    return x
 
 
 def _field(obj: dict[str, Any], key: str, where: str) -> Any:
