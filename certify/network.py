@@ -97,10 +97,12 @@ class Attention:
     heads: tuple[Head, ...]
     kind: str = field(default="attention", init=False)
 
-    def apply(self, Z: np.ndarray) -> np.ndarray:
+    def apply(self, Z: np.ndarray, queries: list[int] | None = None) -> np.ndarray:
+        """Float64 output; only the query columns ``queries`` (all if None) are computed."""
         out = 0.0
+        Zq = Z if queries is None else Z[:, :, queries]
         for h in self.heads:
-            Q = np.einsum("qi,Nim->Nqm", h.W_Q, Z)
+            Q = np.einsum("qi,Nim->Nqm", h.W_Q, Zq)
             K = np.einsum("qi,Nim->Nqm", h.W_K, Z)
             V = np.einsum("oi,Nim->Nom", h.W_O @ h.W_V, Z)
             S = np.einsum("Nqk,Nqm->Nkm", K, Q)  # S[:, key, query]
@@ -133,7 +135,12 @@ class AttentionNet:
     def evaluate_float(self, X: np.ndarray) -> np.ndarray:
         """Plain float64 output for a batch ``X`` of shape ``(N, d, n)`` (no guarantee)."""
         Z = np.asarray(X, dtype=float)
-        for layer in self.layers:
+        layers = list(self.layers)
+        for i, layer in enumerate(layers):
+            nxt = layers[i + 1] if i + 1 < len(layers) else None
+            if isinstance(layer, Attention) and isinstance(nxt, SelectColumns):
+                # Only the selected query columns are needed: same numbers, less work.
+                return layer.apply(Z, list(nxt.columns))
             Z = layer.apply(Z)
         return Z
 
