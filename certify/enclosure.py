@@ -19,7 +19,8 @@ bound of ``|e(c)|`` at the box's float midpoint c.  Method (README, "Rigour mode
    duality: for every lambda, ``<= lambda + sum_i max(lo_i (g_i - lambda), hi_i (g_i -
    lambda))``; lambda is taken from a float sort-and-fill, so the bound is the exact LP
    optimum up to rounding, and it is rigorous whatever lambda is.
-5. Mean-value form: ``e(Y) in e(c) + e'(Y) (Y - c)`` with
+5. Mean-value forms: centred ``e(Y) in e(c) + e'(Y) (Y - c)`` and bicentred (from both
+   end points, exact hull when ``e'`` has one sign on Y; see :func:`bicentered`) with
    ``e' = sum_h Cov_{w^h}(B, V) - g_h Range_h'`` and ``Cov_w(B, V) = sum w (B-b0)(V-v0) -
    (sum w (B-b0)) (sum w (V-v0))``, each sum bounded as in 4; it is intersected with the
    zeroth-order enclosure ``sum_h LP_h(V) - g_h Range_h(Y)``.
@@ -61,7 +62,7 @@ class PreparedHead:
     rho_hi_suffix: np.ndarray  # max rho_hi over columns [J, nG)
     W: int  # window size
     K: int
-    const: tuple | None  # (A_lo_max, A_hi_max, n_eq, n_all, V_lo, V_hi)
+    const: tuple | None  # (amax, mass_lo, mass_hi, V_lo, V_hi): mass * exp(amax)
     Bmin: float
     Bmax: float
     Vmin: float
@@ -107,9 +108,12 @@ def prepare_head(hp: HeadProblem, term: Term, Ylo: float, Yhi: float) -> Prepare
     W = min(2 * K + 1, nG)
     const = None
     if len(hp.const_A_lo):
-        amax_lo = float(hp.const_A_lo.max())
-        const = (amax_lo, float(hp.const_A_hi.max()), int(np.sum(hp.const_A_lo == amax_lo)),
-                 len(hp.const_A_lo), float(hp.const_V_lo.min()), float(hp.const_V_hi.max()))
+        # The constant-score columns merge exactly: their total mass is
+        # exp(amax) * sum_c exp(A_c - amax), a constant enclosed once here.
+        amax = float(hp.const_A_hi.max())
+        m_lo = float(iv.sum_down(iv.exp_down(iv.down(hp.const_A_lo - amax)), axis=0))
+        m_hi = float(iv.sum_up(iv.exp_up(iv.up(hp.const_A_hi - amax)), axis=0))
+        const = (amax, m_lo, m_hi, float(hp.const_V_lo.min()), float(hp.const_V_hi.max()))
     return PreparedHead(m, (Alo, Ahi), (Blo, Bhi), (Vlo, Vhi), bh, dmin, rho_lo, pre, suf,
                         W, K, const, float(Blo.min()) if nG else 0.0,
                         float(Bhi.max()) if nG else 0.0, float(Vlo.min()) if nG else 0.0,
@@ -164,11 +168,11 @@ def _weights(ph: PreparedHead, ylo: np.ndarray, yhi: np.ndarray):
     Elo, Ehi = iv.exp_down(dlo), iv.exp_up(dhi)
     parts_lo, parts_hi = [Elo], [Ehi]
     if ph.const is not None:
-        a_lo, a_hi, n_eq, n_all, _, _ = ph.const
+        amax, m_lo, m_hi = ph.const[:3]
         sr = iv.add(*Ar, *iv.mul(*Br, *Y))
-        dc = iv.sub(np.full((N, 1), a_lo), np.full((N, 1), a_hi), *sr)
-        parts_lo.append(iv.down(n_eq * iv.exp_down(dc[0])))
-        parts_hi.append(iv.up(n_all * iv.exp_up(dc[1])))
+        dc = iv.sub(np.full((N, 1), amax), np.full((N, 1), amax), *sr)
+        parts_lo.append(iv.down(m_lo * iv.exp_down(dc[0])))
+        parts_hi.append(iv.up(m_hi * iv.exp_up(dc[1])))
     T = _far_tail(ph, ylo, yhi, r, s)
     has_far = T is not None
     if has_far:
@@ -188,8 +192,8 @@ def _weights(ph: PreparedHead, ylo: np.ndarray, yhi: np.ndarray):
     if ph.const is not None:
         gB_lo.append(np.zeros((N, 1)))
         gB_hi.append(np.zeros((N, 1)))
-        gV_lo.append(np.full((N, 1), ph.const[4]))
-        gV_hi.append(np.full((N, 1), ph.const[5]))
+        gV_lo.append(np.full((N, 1), ph.const[3]))
+        gV_hi.append(np.full((N, 1), ph.const[4]))
     if has_far:
         with np.errstate(invalid="ignore", divide="ignore"):
             wf = iv.up(T / iv.down(T + Slo[:, 0]))
@@ -243,12 +247,14 @@ def _far_tail(ph: PreparedHead, ylo, yhi, r, s):
     return total
 
 
-def head_enclosures(ph: PreparedHead, ylo, yhi, c):
-    """Per box: output enclosure over Y, output enclosure at c, and Cov_w(B, V) over Y."""
+def head_enclosures(ph: PreparedHead, ylo, yhi, points):
+    """Per box: output enclosure over Y, output enclosures at ``points`` (k, N), Cov_w(B, V)."""
     wlo, whi, Bg, Vg, r = _weights(ph, ylo, yhi)
     O = lp_range(wlo, whi, *Vg)
-    pwlo, pwhi, _, pV, _ = _weights(ph, c, c)
-    Oc = lp_range(pwlo, pwhi, *pV)
+    k, N = points.shape
+    flat = points.ravel()
+    pwlo, pwhi, _, pV, _ = _weights(ph, flat, flat)
+    plo, phi = lp_range(pwlo, pwhi, *pV)
     b0 = (ph.B[0][r] + ph.B[1][r])[:, None] / 2
     v0 = (ph.V[0][r] + ph.V[1][r])[:, None] / 2
     g2 = iv.sub(*Bg, b0, b0)
@@ -256,11 +262,45 @@ def head_enclosures(ph: PreparedHead, ylo, yhi, c):
     g1 = iv.mul(*g2, *g3)
     S1, S2, S3 = (lp_range(wlo, whi, *g) for g in (g1, g2, g3))
     cov = iv.sub(*S1, *iv.mul(*S2, *S3))
-    return O, Oc, cov
+    return O, (plo.reshape(k, N), phi.reshape(k, N)), cov
 
 
 def _range(y, a, b):
     return np.minimum(np.maximum(y, a), b)
+
+
+def _div_pos(nlo, nhi, dlo, dhi):
+    """Enclosure of n / d for intervals n and d with d > 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.stack([nlo / dlo, nlo / dhi, nhi / dlo, nhi / dhi])
+    return iv.down(q.min(axis=0)), iv.up(q.max(axis=0))
+
+
+def bicentered(El, Er, D, w):
+    """Enclosure of e over [y0, y0 + w] from e(y0) in El, e(y0 + w) in Er, e' in D.
+
+    Monotone boxes (D >= 0 or D <= 0) give the hull of the end values.  Otherwise e lies
+    below both lines ``El.hi + D.hi (y - y0)`` and ``Er.hi + |D.lo| (y0 + w - y)``, whose
+    minimum peaks where they cross, at ``(El.hi |D.lo| + Er.hi D.hi + D.hi |D.lo| w) /
+    (D.hi + |D.lo|)``; the mirror argument gives the lower end.  Both formulas bound the
+    extremum over the whole real line, hence over the box.
+    """
+    (l_lo, l_hi), (r_lo, r_hi), (d_lo, d_hi) = El, Er, D
+    w_lo, w_hi = w
+    N = len(l_lo)
+    inc, dec = d_lo >= 0, d_hi <= 0
+    a = np.maximum(-d_lo, 0.0)  # |D.lo| where D.lo < 0
+    b = np.maximum(d_hi, 0.0)
+    den = iv.add(a, a, b, b)
+    ab_w = iv.mul(*iv.mul(a, a, b, b), w_lo, w_hi)
+    num_hi = iv.add(*iv.add(*iv.mul(l_hi, l_hi, a, a), *iv.mul(r_hi, r_hi, b, b)), *ab_w)
+    num_lo = iv.sub(*iv.add(*iv.mul(l_lo, l_lo, b, b), *iv.mul(r_lo, r_lo, a, a)), *ab_w)
+    hi = _div_pos(*num_hi, *den)[1]
+    lo = _div_pos(*num_lo, *den)[0]
+    hi = np.where(inc, r_hi, np.where(dec, l_hi, hi))
+    lo = np.where(inc, l_lo, np.where(dec, r_lo, lo))
+    bad = ~np.isfinite(hi) | ~np.isfinite(lo)
+    return np.where(bad, -np.inf, lo) + np.zeros(N), np.where(bad, np.inf, hi) + np.zeros(N)
 
 
 def error_bounds(heads: list[PreparedHead], ylo: np.ndarray, yhi: np.ndarray,
@@ -272,26 +312,32 @@ def error_bounds(heads: list[PreparedHead], ylo: np.ndarray, yhi: np.ndarray,
     c = (ylo + yhi) / 2
     c = np.clip(c, ylo, yhi)
     N = len(ylo)
+    pts = np.stack([c, ylo, yhi])
     z = np.zeros(N)
-    e0, ec, de = (z, z), (z, z), (z, z)
+    zp = np.zeros((3, N))
+    e0, ep, de = (z, z), (zp, zp), (z, z)
     for ph in heads:
-        O, Oc, cov = head_enclosures(ph, ylo, yhi, c)
+        O, Op, cov = head_enclosures(ph, ylo, yhi, pts)
         t = ph.term
         g = (np.full(N, t.g_lo), np.full(N, t.g_hi))
         fY = iv.mul(*g, _range(ylo, t.a, t.b), _range(yhi, t.a, t.b))
-        fc = iv.mul(*g, _range(c, t.a, t.b), _range(c, t.a, t.b))
+        rp = _range(pts, t.a, t.b)
+        fp = iv.mul(np.full((3, N), t.g_lo), np.full((3, N), t.g_hi), rp, rp)
         inside = (ylo > t.a) & (yhi < t.b)
         touches = (yhi >= t.a) & (ylo <= t.b) & ~inside
         dlo = np.where(inside, 1.0, 0.0)
         dhi = np.where(inside | touches, 1.0, 0.0)
         df = iv.mul(*g, dlo, dhi)
         e0 = iv.add(*e0, *iv.sub(*O, *fY))
-        ec = iv.add(*ec, *iv.sub(*Oc, *fc))
+        ep = iv.add(*ep, *iv.sub(*Op, *fp))
         de = iv.add(*de, *iv.sub(*cov, *df))
+    ec = (ep[0][0], ep[1][0])
     dy = (iv.down(ylo - c), iv.up(yhi - c))
     mv = iv.add(*ec, *iv.mul(*de, *dy))
-    lo = np.maximum(e0[0], mv[0])
-    hi = np.minimum(e0[1], mv[1])
+    w = (iv.down(yhi - ylo), iv.up(yhi - ylo))
+    bc = bicentered((ep[0][1], ep[1][1]), (ep[0][2], ep[1][2]), de, w)
+    lo = np.maximum(np.maximum(e0[0], mv[0]), bc[0])
+    hi = np.minimum(np.minimum(e0[1], mv[1]), bc[1])
     upper = np.maximum(np.maximum(-lo, hi), 0.0)
     upper = np.where(np.isnan(upper), np.inf, upper)
     lower = np.maximum(np.maximum(ec[0], -ec[1]), 0.0)

@@ -36,6 +36,8 @@ from certify.spec import Spec
 
 CHUNK = 4096
 MAX_DEPTH = 50
+#: The search stops (claim not certified) after evaluating this many boxes.
+MAX_EVALUATED = 50_000_000
 INITIAL_DEPTH_CAP = 20
 #: measure mode splits until U <= (1 + SAFETY * tol) L, leaving room for the witness.
 SAFETY = 0.9
@@ -156,6 +158,13 @@ def run(outputs: list[Output], mode: str, tol: float, epsilon: float | None,
     best, best_k, best_c = 0.0, 0, outputs[0].Ylo
     evaluated, ok, message = 0, True, ""
     while active:
+        if evaluated > MAX_EVALUATED:
+            for k, depth, index in active:
+                out = outputs[k]
+                out.leaves_depth.append(depth)
+                out.leaves_index.append(index)
+                out.leaves_bound.append(np.full(len(depth), np.inf))
+            return best, best_k, best_c, evaluated, "box budget exhausted", False
         results = []
         for k, depth, index in active:
             u, low, c, width = _evaluate(outputs[k], depth, index)
