@@ -19,6 +19,16 @@ from certify.errors import InputError
 EXIT_HOLDS, EXIT_FAILS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         raise InputError(message)
@@ -71,9 +81,9 @@ def cmd_certify(args) -> int:
     prog, update = _progress(not args.json)
     if prog:
         with prog:
-            result, cert = certify(spec, update)
+            result, cert = certify(spec, update, args.jobs, args.scheduler)
     else:
-        result, cert = certify(spec)
+        result, cert = certify(spec, None, args.jobs, args.scheduler)
     boxes = sum(sum(len(d) for d in o.leaves_depth) for o in result.outputs)
     info: dict[str, Any] = {
         "theorem": spec.theorem, "mode": spec.mode, "holds": result.holds,
@@ -166,12 +176,15 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="certificate file to write")
     c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--jobs", type=_positive_int, default=None,
+                   help="local worker processes (default: one per core)")
+    c.add_argument("--scheduler", help="address of a Dask distributed scheduler")
     c.set_defaults(func=cmd_certify)
 
     k = sub.add_parser("check", help="verify a certificate independently")
     k.add_argument("certificate")
     k.add_argument("--backend", choices=("flint", "pyinterval", "both"), default="both")
-    k.add_argument("--jobs", type=int, default=1)
+    k.add_argument("--jobs", type=_positive_int, default=1)
     k.add_argument("--json", action="store_true")
     k.set_defaults(func=cmd_check)
 

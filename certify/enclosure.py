@@ -152,7 +152,6 @@ def _weights(ph: PreparedHead, ylo: np.ndarray, yhi: np.ndarray):
     N = len(ylo)
     m = ph.m
     nG = len(m)
-    cols = []  # (wlo, whi, B(lo,hi), V(lo,hi)) per pseudo-column group
     mid = (ylo + yhi) / 2
     r = np.clip(np.searchsorted(m, mid), 0, nG - 1)
     left = np.clip(r - 1, 0, nG - 1)

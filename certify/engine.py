@@ -31,8 +31,8 @@ import numpy as np
 from certify import intervals as iv
 from certify.enclosure import Term, error_bounds, prepare_head
 from certify.errors import InputError
+from certify.parallel import make_executor
 from certify.reduction import reduce_network
-from certify.spec import Spec
 
 CHUNK = 4096
 MAX_DEPTH = 50
@@ -131,26 +131,38 @@ def initial_depth(out: Output) -> int:
     return int(min(INITIAL_DEPTH_CAP, max(0, math.ceil(math.log2(width / step)))))
 
 
-def _evaluate(out: Output, depth, index):
-    ups, lows, cs, encl = [], [], [], []
-    for s in range(0, len(depth), CHUNK):
-        lo, hi = box_bounds(out, depth[s:s + CHUNK], index[s:s + CHUNK])
-        u, low, c = error_bounds(out.heads, lo, hi)
-        ups.append(u)
-        lows.append(low)
-        cs.append(c)
-        encl.append(hi - lo)
-    cat = np.concatenate
-    return cat(ups), cat(lows), cat(cs), cat(encl)
+def _evaluate_chunk(outputs: list[Output], chunk):
+    k, depth, index = chunk
+    out = outputs[k]
+    lo, hi = box_bounds(out, depth, index)
+    u, low, c = error_bounds(out.heads, lo, hi)
+    return u, low, c, hi - lo
+
+
+def _evaluate(executor, k: int, depth, index):
+    chunks = [(k, depth[s:s + CHUNK], index[s:s + CHUNK]) for s in range(0, len(depth), CHUNK)]
+    parts = executor.map(_evaluate_chunk, chunks)
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
 
 def run(outputs: list[Output], mode: str, tol: float, epsilon: float | None,
-        progress=None) -> tuple[float, int, float, int, str, bool]:
+        progress=None, jobs: int | None = 1, scheduler: str | None = None
+        ) -> tuple[float, int, float, int, str, bool]:
     """Branch-and-bound over all outputs; fills each output's leaves.
 
     Returns ``(best_lower, best_output, best_c, evaluated, message, ok)``; ``ok`` is False
-    when a counterexample was found (prove) or the depth limit stopped refinement.
+    when a counterexample was found (prove) or the depth limit stopped refinement.  Boxes
+    are evaluated on ``jobs`` local processes or on the Dask ``scheduler``; the result does
+    not depend on where they run.
     """
+    executor = make_executor(outputs, jobs, scheduler)
+    try:
+        return _run(outputs, mode, tol, epsilon, progress, executor)
+    finally:
+        executor.close()
+
+
+def _run(outputs, mode, tol, epsilon, progress, executor):
     active = []
     for k, out in enumerate(outputs):
         d0 = initial_depth(out)
@@ -167,7 +179,7 @@ def run(outputs: list[Output], mode: str, tol: float, epsilon: float | None,
             return best, best_k, best_c, evaluated, "box budget exhausted", False
         results = []
         for k, depth, index in active:
-            u, low, c, width = _evaluate(outputs[k], depth, index)
+            u, low, c, width = _evaluate(executor, k, depth, index)
             evaluated += len(depth)
             j = int(np.argmax(low))
             if low[j] > best:
@@ -218,11 +230,13 @@ def witness_lower(out: Output, x: np.ndarray) -> float:
     return float(max(0.0, elo[0], -ehi[0]))
 
 
-def certify_built(net, terms, w, t, lo, hi, mode, tol, epsilon, progress=None) -> Result:
+def certify_built(net, terms, w, t, lo, hi, mode, tol, epsilon, progress=None,
+                  jobs: int | None = 1, scheduler: str | None = None) -> Result:
     """Certify a constructed network against its target on the box ``[lo, hi]``."""
     start = time.perf_counter()
     outputs = prepare_outputs(net, terms, w, t, lo, hi)
-    best, best_k, best_c, evaluated, message, ok = run(outputs, mode, tol, epsilon, progress)
+    best, best_k, best_c, evaluated, message, ok = run(outputs, mode, tol, epsilon, progress,
+                                                       jobs, scheduler)
     x = witness_point(outputs[best_k], best_c, lo, hi)
     lower = witness_lower(outputs[best_k], x)
     upper = max(float(np.max(np.concatenate(o.leaves_bound))) for o in outputs) \

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class SelectColumns:
         return Z[:, :, list(self.columns)]
 
 
-Layer = Union[SequenceAffine, TokenAffine, Attention, SelectColumns]
+Layer = SequenceAffine | TokenAffine | Attention | SelectColumns
 
 
 @dataclass(frozen=True)

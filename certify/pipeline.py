@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from certify.certificate import build_certificate
 from certify.engine import Result, certify_built
@@ -16,15 +17,20 @@ def build(spec: Spec):
                                                     spec.construction)
 
 
-def certify(spec: Spec, progress: Callable | None = None) -> tuple[Result, dict[str, Any] | None]:
-    """Run the engine; the certificate is ``None`` when the claim does not hold."""
+def certify(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
+            scheduler: str | None = None) -> tuple[Result, dict[str, Any] | None]:
+    """Run the engine; the certificate is ``None`` when the claim does not hold.
+
+    ``jobs`` local processes (None: one per core) or a Dask ``scheduler`` address evaluate
+    the boxes; the certificate does not depend on them.
+    """
     mod = module_for(spec.theorem)
     built = build(spec)
     n_heads = len(built.net.layers[1].heads)
     terms = mod.target_terms(spec.target, n_heads)
     w, t = mod.token_affine_targets(spec.target)
     result = certify_built(built.net, terms, w, t, spec.lo, spec.hi, spec.mode, spec.tol,
-                           spec.epsilon, progress)
+                           spec.epsilon, progress, jobs, scheduler)
     if not result.holds:
         return result, None
     cert = build_certificate(spec.theorem, spec.target, spec.lo, spec.hi, spec.construction,

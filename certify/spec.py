@@ -96,7 +96,8 @@ def parse_spec(obj: Any) -> Spec:
         raise InputError("spec must be a JSON object")
     theorem = _field(obj, "theorem", "spec")
     if theorem not in THEOREMS:
-        raise InputError(f"unknown theorem {json.dumps(theorem)[:40]}; known: {', '.join(THEOREMS)}")
+        known = ", ".join(THEOREMS)
+        raise InputError(f"unknown theorem {json.dumps(theorem)[:40]}; known: {known}")
     target = _parse_truncated_linear(_field(obj, "target", "spec"))
     n, d = len(target["t"]), len(target["w"][0])
     lo, hi = _parse_domain(_field(obj, "domain", "spec"), d, n)
