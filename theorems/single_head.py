@@ -124,3 +124,15 @@ def target_terms(target: dict, n_heads: int) -> list[tuple[int, int, float, floa
 def token_affine_targets(target: dict) -> tuple[np.ndarray, np.ndarray]:
     """``(w, t)``: token k's target reads ``y_k = w[k] . x_k + t[k]``."""
     return np.array(target["w"], float), np.array(target["t"], float)
+
+
+# -- registry entry (theorems/registry.py) ------------------------------------------------
+
+def entry():
+    """Registry entry of T1 (statement, a-priori bound, obligations).
+
+    The obligations live in :mod:`theorems.single_head_obligations`; they are parameterised
+    by the network they check (``t1_obligations(instance, built)``).
+    """
+    from theorems.single_head_obligations import t1_entry
+    return t1_entry()

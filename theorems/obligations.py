@@ -1,0 +1,801 @@
+"""Proof obligations: their kinds, their payloads and the only dischargers that exist.
+
+An :class:`Obligation` is an id, a one-line statement and a *payload*; the payload's type
+fixes the obligation's kind and the discharger that runs it.  There are exactly six kinds
+(:data:`KINDS`) and every discharger is rigorous or reports honestly:
+
+``identity``  (:class:`Identity`, :func:`discharge_identity`)
+    A list of :class:`Fact` s.  An equation ``lhs == rhs`` holds when sympy reduces
+    ``lhs - rhs`` (after ``doit()``, so limits and sums are evaluated) to exactly ``0``.  An
+    inequality ``lhs >= rhs`` needs a *certificate* ``C``: sympy must reduce
+    ``lhs - rhs - C`` to ``0`` and establish ``C >= 0`` exactly, either from its symbols'
+    assumptions (``C.is_nonnegative is True``, every denominator ``is_positive``) or by one
+    monotonicity step: ``C = c(v)`` at ``v = at >= 0`` with ``c(0) >= 0`` and
+    ``c'(v) >= 0`` for all ``v >= 0`` (both by assumptions), hence ``c(at) >= 0`` by the
+    fundamental theorem of calculus (``c`` and ``c'`` have positive denominators, so they are
+    continuous on ``[0, oo)``); or, for a certificate that is one finite ``Sum``, by proving
+    its summand nonnegative in either way.  A numeric spot check never discharges anything.
+``inequality``  (:class:`Inequality`, :func:`discharge_inequality`)
+    ``expr <= bound`` for all parameters in a box, by interval branch and bound in
+    python-flint Arb ball arithmetic: bisect until every sub-box's enclosure is decided;
+    where a gradient enclosure has a sign the box is reduced to the corresponding face
+    (monotonicity test).  A sub-box whose enclosure lies entirely above the bound is a
+    disproof (status ``failed``); running out of budget gives ``failed`` with reason
+    ``undecided``.
+``construction``  (:class:`Construction`, :func:`discharge_construction`)
+    The stored binary64 matrices of a network, converted exactly to rationals
+    (``sympy.Rational(float)`` is exact), multiplied symbolically with a symbol for every
+    input entry; each :class:`Claim` compares a score, a score difference or a value with
+    its intended expression exactly, or up to an explicit rational tolerance on a difference
+    that must be free of the input symbols.
+``reduction``  (:class:`Reduction`, :func:`discharge_reduction`)
+    Output column k depends on ``X`` only through the affine scalar ``y_k``: every softmax
+    input (score) and every value that output column k reads has its gradient, with respect
+    to all input entries, parallel to the constant gradient of ``y_k`` (all 2x2 minors
+    vanish exactly).  A polynomial whose gradient is everywhere parallel to a fixed nonzero
+    vector is constant on the hyperplanes ``y_k = const`` (they are connected), hence a
+    function of ``y_k``.
+``instance``  (:class:`Instance`, :func:`discharge_instance`)
+    A certificate object accepted by the independent checker
+    ``certify.check.verify.check_certificate`` (imported lazily; if it cannot be imported
+    the status is ``failed`` with that reason, never skipped).
+``open``  (:class:`Open`, :func:`discharge_open`)
+    Specified in a later issue; the status is always ``open``.
+
+Statuses: ``proved-symbolic`` (identity, construction, reduction), ``verified-interval``
+(inequality, instance), ``open``, ``failed``.  No sampling-based discharger exists, and
+:class:`Obligation` refuses any payload type that is not one of the six above.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from flint import arb, ctx
+
+from certify.network import (
+    Attention,
+    AttentionNet,
+    SelectColumns,
+    SequenceAffine,
+    TokenAffine,
+)
+
+KINDS: tuple[str, ...] = ("identity", "inequality", "construction", "reduction", "instance",
+                          "open")
+STATUSES: tuple[str, ...] = ("proved-symbolic", "verified-interval", "open", "failed")
+STATUS_TEXT: dict[str, str] = {"proved-symbolic": "proved symbolically",
+                               "verified-interval": "verified by interval arithmetic",
+                               "open": "open", "failed": "FAILED"}
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of one discharge: a status of :data:`STATUSES`, a reason, the wall time."""
+
+    status: str
+    detail: str
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+    @property
+    def ok(self) -> bool:
+        """True for ``proved-symbolic`` and ``verified-interval``."""
+        return self.status in ("proved-symbolic", "verified-interval")
+
+
+# =========================================================================================
+# identity
+# =========================================================================================
+
+@dataclass(frozen=True)
+class Fact:
+    """``lhs == rhs`` or ``lhs >= rhs`` with a nonnegativity certificate (module docstring).
+
+    For ``relation == ">="``: ``certificate`` is ``C`` (an expression in ``via`` when ``via``
+    is given, else already the final certificate) and ``lhs - rhs == C|_{via=at}``.  With
+    ``termwise`` the certificate is one ``Sum`` whose summand is proved nonnegative (with
+    ``at`` possibly depending on the summation index).
+    """
+
+    lhs: sp.Expr
+    rhs: sp.Expr
+    relation: str = "=="
+    certificate: sp.Expr | None = None
+    via: sp.Symbol | None = None
+    at: sp.Expr | None = None
+    label: str = ""
+    termwise: bool = False
+
+
+def equal(lhs: Any, rhs: Any, label: str = "") -> Fact:
+    """The fact ``lhs == rhs`` (sympy must reduce the difference to exactly 0)."""
+    return Fact(sp.sympify(lhs), sp.sympify(rhs), "==", label=label)
+
+
+def at_least(lhs: Any, rhs: Any, certificate: Any, via: sp.Symbol | None = None,
+             at: Any = None, label: str = "", termwise: bool = False) -> Fact:
+    """The fact ``lhs >= rhs`` with certificate ``certificate`` (see :class:`Fact`)."""
+    return Fact(sp.sympify(lhs), sp.sympify(rhs), ">=", sp.sympify(certificate), via,
+                None if at is None else sp.sympify(at), label, termwise)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Payload of an ``identity`` obligation: every fact must be proved exactly."""
+
+    facts: tuple[Fact, ...]
+
+
+def is_zero(expr: sp.Expr) -> bool:
+    """True only if sympy reduces ``expr`` (after ``doit``) to exactly ``0``.
+
+    Tries ``expand`` (a decision procedure for polynomials), then ``simplify`` and
+    ``simplify(expand(powsimp(...)))``; each is an equivalence transformation, so a result
+    of ``0`` is a proof.  ``False`` means "not proved", not "nonzero".
+    """
+    e = sp.sympify(expr).doit()
+    if e == 0:
+        return True
+    for step in (sp.expand, sp.simplify,
+                 lambda x: sp.simplify(sp.expand(sp.powsimp(sp.expand(x), force=False)))):
+        try:
+            if step(e) == 0:
+                return True
+        except (TypeError, ValueError, NotImplementedError, RecursionError):
+            continue
+    return False
+
+
+def _denominators_positive(expr: sp.Expr) -> bool:
+    """Every denominator of ``together(expr)`` is positive by the symbols' assumptions."""
+    _, den = sp.fraction(sp.together(expr))
+    return den.is_positive is True or den == 1
+
+
+def _nonnegative(expr: sp.Expr) -> bool:
+    """``expr >= 0`` everywhere by sympy's assumptions, and ``expr`` has no pole."""
+    return expr.is_nonnegative is True and _denominators_positive(expr)
+
+
+def _prove_nonneg(C: sp.Expr, via: sp.Symbol | None, at: sp.Expr | None) -> str:
+    """Empty string if ``C|_{via=at} >= 0`` is proved exactly, else the reason."""
+    if via is None:
+        return "" if _nonnegative(C) else "sympy cannot establish certificate >= 0"
+    if at is None or via.is_nonnegative is not True:
+        return "the monotonicity variable must be declared nonnegative"
+    if not _nonnegative(at):
+        return f"sympy cannot establish {at} >= 0"
+    if not _nonnegative(sp.simplify(C.subs(via, 0))):
+        return f"certificate at {via} = 0 is not provably >= 0"
+    if not (_nonnegative(sp.diff(C, via)) and _denominators_positive(C)):
+        return f"d(certificate)/d{via} is not provably >= 0"
+    return ""
+
+
+def prove_fact(f: Fact) -> tuple[bool, str]:
+    """Prove one :class:`Fact`; returns ``(proved, reason)``."""
+    name = f.label or f"{f.lhs} {f.relation} {f.rhs}"
+    if f.relation == "==":
+        return (True, "") if is_zero(f.lhs - f.rhs) else (
+            False, f"sympy does not reduce lhs - rhs to 0 in: {name}")
+    if f.relation != ">=" or f.certificate is None:
+        return False, f"malformed fact: {name}"
+    C = f.certificate
+    final = C if f.via is None else C.subs(f.via, f.at)
+    if not is_zero(f.lhs - f.rhs - final):
+        return False, f"lhs - rhs is not the certificate in: {name}"
+    if f.termwise:
+        # A finite sum of nonnegative terms is nonnegative; Karr's convention makes
+        # Sum(t, (i, lo, hi)) a sum over hi - lo + 1 >= 0 terms only when that is >= 0.
+        if not isinstance(C, sp.Sum) or len(C.limits) != 1:
+            return False, f"termwise certificate must be a single Sum in: {name}"
+        _, lo, hi = C.limits[0]
+        if (hi - lo + 1).is_nonnegative is not True:
+            return False, f"the sum may have a negative number of terms in: {name}"
+        why = _prove_nonneg(C.function, f.via, f.at)
+    else:
+        why = _prove_nonneg(C, f.via, f.at)
+    return (True, "") if not why else (False, f"{why} in: {name}")
+
+
+def discharge_identity(payload: Identity) -> tuple[str, str]:
+    """Prove every fact exactly with sympy; status ``proved-symbolic`` or ``failed``."""
+    for f in payload.facts:
+        ok, why = prove_fact(f)
+        if not ok:
+            return "failed", why
+    return "proved-symbolic", f"{len(payload.facts)} fact(s) proved exactly by sympy"
+
+
+# =========================================================================================
+# inequality: Arb branch and bound
+# =========================================================================================
+
+Rat = int | Fraction | sp.Rational
+
+
+@dataclass(frozen=True)
+class Case:
+    """``expr <= bound`` for every point of ``box`` (tuples ``(symbol, lo, hi)``)."""
+
+    expr: sp.Expr
+    box: tuple[tuple[sp.Symbol, Rat, Rat], ...]
+    bound: sp.Expr
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Inequality:
+    """Payload of an ``inequality`` obligation; all cases must be verified."""
+
+    cases: tuple[Case, ...]
+    budget: int = 20000
+    prec: int = 106
+
+
+def _fraction(q: Any) -> Fraction:
+    if isinstance(q, Fraction):
+        return q
+    if isinstance(q, float):
+        if not math.isfinite(q):
+            raise ValueError("non-finite box bound")
+        return Fraction(q)
+    if isinstance(q, int):
+        return Fraction(q)
+    r = sp.Rational(q)
+    return Fraction(int(r.p), int(r.q))
+
+
+def arb_rational(q: Any) -> arb:
+    """An Arb ball containing the rational (or binary64) number ``q`` exactly."""
+    f = _fraction(q)
+    return arb(f.numerator) / arb(f.denominator)
+
+
+def arb_interval(lo: Any, hi: Any) -> arb:
+    """An Arb ball containing the closed interval ``[lo, hi]``."""
+    a, b = arb_rational(lo), arb_rational(hi)
+    return a if lo == hi and a.is_exact() else a.union(b)
+
+
+def _powi(x: arb, n: int) -> arb:
+    if n == 0:
+        return arb(1)
+    if n < 0:
+        return 1 / _powi(x, -n)
+    if n % 2 == 0 and x.lower() < 0 < x.upper():
+        m = (-x.lower()).max(x.upper())
+        r = m
+        for _ in range(n - 1):
+            r = r * m
+        return arb(0).union(r)
+    r = x
+    for _ in range(n - 1):
+        r = r * x
+    return r
+
+
+def _abs(x: arb) -> arb:
+    if x.lower() >= 0:
+        return x
+    if x.upper() <= 0:
+        return -x
+    return arb(0).union((-x.lower()).max(x.upper()))
+
+
+_UNARY: dict[type, Callable[[arb], arb]] = {
+    sp.exp: lambda x: x.exp(), sp.log: lambda x: x.log(), sp.sin: lambda x: x.sin(),
+    sp.cos: lambda x: x.cos(), sp.tanh: lambda x: x.tanh(), sp.Abs: _abs,
+}
+
+
+def compile_arb(expr: sp.Expr, symbols: Sequence[sp.Symbol]
+                ) -> Callable[[Sequence[arb]], arb]:
+    """Compile ``expr`` into a function of Arb balls (one per symbol) enclosing its range.
+
+    Every operation is an Arb ball operation, so the result contains ``expr`` at every
+    point of the balls.  Rational constants are enclosed exactly at the working precision
+    current at compile time.  Unsupported nodes raise ``ValueError``.
+    """
+    index = {s: i for i, s in enumerate(symbols)}
+
+    def build(e: sp.Expr) -> Callable[[Sequence[arb]], arb]:
+        if e.is_Symbol:
+            if e not in index:
+                raise ValueError(f"free symbol {e} is not a box variable")
+            i = index[e]
+            return lambda v: v[i]
+        if e.is_Rational or e.is_Float:
+            c = arb_rational(sp.Rational(e))
+            return lambda v: c
+        if e is sp.pi:
+            c = arb.pi()
+            return lambda v: c
+        if e is sp.E:
+            c = arb.const_e()
+            return lambda v: c
+        if isinstance(e, sp.Add):
+            fs = [build(a) for a in e.args]
+
+            def add(v):
+                s = fs[0](v)
+                for f in fs[1:]:
+                    s = s + f(v)
+                return s
+            return add
+        if isinstance(e, sp.Mul):
+            fs = [build(a) for a in e.args]
+
+            def mul(v):
+                s = fs[0](v)
+                for f in fs[1:]:
+                    s = s * f(v)
+                return s
+            return mul
+        if isinstance(e, sp.Pow):
+            fb = build(e.base)
+            if e.exp.is_Integer:
+                n = int(e.exp)
+                return lambda v: _powi(fb(v), n)
+            if e.exp == sp.Rational(1, 2):
+                return lambda v: fb(v).sqrt()
+            fe = build(e.exp)
+            return lambda v: (fe(v) * fb(v).log()).exp()
+        if isinstance(e, (sp.Max, sp.Min)):
+            fs = [build(a) for a in e.args]
+            pick = arb.max if isinstance(e, sp.Max) else arb.min
+
+            def ext(v):
+                s = fs[0](v)
+                for f in fs[1:]:
+                    s = pick(s, f(v))
+                return s
+            return ext
+        fn = _UNARY.get(type(e)) or _UNARY.get(e.func)
+        if fn is not None and len(e.args) == 1:
+            fa = build(e.args[0])
+            return lambda v: fn(fa(v))
+        raise ValueError(f"unsupported expression node {e.func.__name__} in interval evaluation")
+
+    return build(sp.sympify(expr))
+
+
+_NONSMOOTH = (sp.Max, sp.Min, sp.Abs, sp.Piecewise, sp.sign, sp.Heaviside)
+
+
+def _fmt_box(box: Sequence[tuple[Fraction, Fraction]], syms: Sequence[sp.Symbol]) -> str:
+    return ", ".join(f"{s} in [{float(lo):.17g}, {float(hi):.17g}]"
+                     for s, (lo, hi) in zip(syms, box, strict=True))
+
+
+def _fmt_arb(v: arb) -> str:
+    return f"[{float(v.lower()):.9g}, {float(v.upper()):.9g}]"
+
+
+def prove_case(case: Case, budget: int, prec: int, min_split: int = 48
+               ) -> tuple[str, str, int]:
+    """Breadth-first branch and bound for one :class:`Case`.
+
+    Boxes are processed widest first (a FIFO queue of bisections), so a violation is found
+    at the coarsest level where the enclosure separates from the bound.  A box that stays
+    undecided after ``min_split`` halvings of every variable is set aside; the search goes
+    on elsewhere so that a certain violation is still found.
+
+    Returns ``(verdict, detail, boxes)`` with verdict ``"verified"`` (every point of the box
+    satisfies ``expr <= bound``), ``"violated"`` (a sub-box where every point violates it) or
+    ``"undecided"`` (budget exhausted, or boxes left that this precision cannot decide).
+    """
+    syms = [s for s, _, _ in case.box]
+    root = tuple((_fraction(lo), _fraction(hi)) for _, lo, hi in case.box)
+    if any(lo > hi for lo, hi in root):
+        return "undecided", "empty box", 0
+    tiny = [(hi - lo) / 2**min_split for lo, hi in root]
+    with ctx.workprec(prec):
+        f = compile_arb(case.expr, syms)
+        c = compile_arb(case.bound, [])([])
+        grads = None
+        if not case.expr.has(*_NONSMOOTH):
+            grads = [compile_arb(sp.diff(case.expr, s), syms) for s in syms]
+        queue = deque([root])
+        count = 0
+        unresolved: list[tuple[tuple[Fraction, Fraction], ...]] = []
+        while queue:
+            box = queue.popleft()
+            count += 1
+            if count > budget:
+                return "undecided", f"undecided after {budget} boxes", count
+            env = [arb_interval(lo, hi) for lo, hi in box]
+            v = f(env)
+            if v <= c:
+                continue
+            if v > c:
+                return "violated", (f"certainly violated on {_fmt_box(box, syms)}: "
+                                    f"expression in {_fmt_arb(v)}, bound {_fmt_arb(c)}"), count
+            if grads is not None:
+                new = list(box)
+                for i, (lo, hi) in enumerate(box):
+                    if lo == hi:
+                        continue
+                    g = grads[i](env)
+                    if g >= 0:
+                        new[i] = (hi, hi)
+                    elif g <= 0:
+                        new[i] = (lo, lo)
+                if new != list(box):
+                    queue.append(tuple(new))
+                    continue
+            widths = [(hi - lo) / t if t else Fraction(0)
+                      for (lo, hi), t in zip(box, tiny, strict=True)]
+            i = int(np.argmax(widths))
+            if widths[i] <= 1:
+                unresolved.append(box)
+                continue
+            lo, hi = box[i]
+            mid = (lo + hi) / 2
+            left, right = list(box), list(box)
+            left[i], right[i] = (lo, mid), (mid, hi)
+            queue.append(tuple(left))
+            queue.append(tuple(right))
+    if unresolved:
+        return "undecided", (f"{len(unresolved)} box(es) undecided at {prec}-bit precision, "
+                             f"e.g. {_fmt_box(unresolved[0], syms)}"), count
+    return "verified", "", count
+
+
+def discharge_inequality(payload: Inequality) -> tuple[str, str]:
+    """Verify every case by Arb branch and bound; ``verified-interval`` or ``failed``."""
+    total = 0
+    for case in payload.cases:
+        verdict, detail, count = prove_case(case, payload.budget, payload.prec)
+        total += count
+        name = f" [{case.label}]" if case.label else ""
+        if verdict == "violated":
+            return "failed", f"violated{name}: {detail}"
+        if verdict != "verified":
+            return "failed", f"undecided{name}: {detail}"
+    return "verified-interval", (f"{len(payload.cases)} case(s), {total} boxes, "
+                                 f"Arb {payload.prec}-bit balls")
+
+
+# =========================================================================================
+# exact symbolic evaluation of a network
+# =========================================================================================
+
+def exact(v: Any) -> sp.Rational:
+    """The binary64 number ``v`` as an exact sympy rational (refuses NaN and infinities)."""
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError("non-finite weight")
+    return sp.Rational(f)
+
+
+def exact_matrix(a: np.ndarray) -> sp.Matrix:
+    """Exact rational copy of a binary64 matrix."""
+    a = np.atleast_2d(np.asarray(a, float))
+    return sp.Matrix(a.shape[0], a.shape[1], lambda i, j: exact(a[i, j]))
+
+
+def input_symbols(d: int, n: int) -> sp.Matrix:
+    """The ``d x n`` matrix of real input symbols ``x{a}_{b}`` (row a, token b)."""
+    return sp.Matrix(d, n, lambda a, b: sp.Symbol(f"x{a}_{b}", real=True))
+
+
+@dataclass(frozen=True)
+class SymbolicHead:
+    """Exact scores ``S[key, query]`` and values ``V[row, key] = (W_O W_V Z)[row, key]``."""
+
+    S: sp.Matrix
+    V: sp.Matrix
+
+
+@dataclass(frozen=True)
+class SymbolicNet:
+    """A network of shape affine -> attention -> select-columns, evaluated exactly."""
+
+    X: sp.Matrix
+    Z: sp.Matrix
+    heads: tuple[SymbolicHead, ...]
+    columns: tuple[int, ...]
+
+
+def symbolic_network(net: AttentionNet) -> SymbolicNet:
+    """Exact symbolic softmax inputs and values of ``net`` with symbolic input.
+
+    Raises ``ValueError`` for networks that are not (affine, attention, select-columns).
+    """
+    if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) \
+            or not isinstance(net.layers[2], SelectColumns):
+        raise ValueError("unsupported network: expected affine, attention, select-columns")
+    d, n = net.input_shape
+    X = input_symbols(d, n)
+    first = net.layers[0]
+    if isinstance(first, SequenceAffine):
+        dz, m = first.out_shape
+        Z = sp.zeros(dz, m)
+        for i, j, a, b, v in first.weights:
+            Z[int(i), int(j)] += exact(v) * X[int(a), int(b)]
+        for i, j, v in first.bias:
+            Z[int(i), int(j)] += exact(v)
+    elif isinstance(first, TokenAffine):
+        W, c = exact_matrix(first.weight), exact_matrix(first.bias)
+        Z = W * X + c
+    else:
+        raise ValueError("unsupported network: the first layer must be affine")
+    heads = []
+    for h in net.layers[1].heads:
+        Q = exact_matrix(h.W_Q) * Z
+        K = exact_matrix(h.W_K) * Z
+        S = (K.T * Q).applyfunc(sp.expand)
+        V = (exact_matrix(h.W_O) * exact_matrix(h.W_V) * Z).applyfunc(sp.expand)
+        heads.append(SymbolicHead(S, V))
+    return SymbolicNet(X, Z, tuple(heads), tuple(net.layers[2].columns))
+
+
+# =========================================================================================
+# construction
+# =========================================================================================
+
+QUANTITIES = ("score", "score-difference", "value")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One intended quantity of a network, in the input symbols of :func:`input_symbols`.
+
+    ``quantity`` / ``index``:
+
+    * ``"score"``, ``(head, key, query)``: ``S[key, query]``;
+    * ``"score-difference"``, ``(head, key_i, key_j, query)``: ``S[key_j, q] - S[key_i, q]``;
+    * ``"value"``, ``(head, row, key)``: ``(W_O W_V Z)[row, key]``.
+
+    With ``tolerance == 0`` the quantity must equal ``expected`` exactly; otherwise
+    ``quantity - expected`` must be free of input symbols with absolute value at most
+    ``tolerance`` (exact rational comparison).
+    """
+
+    quantity: str
+    index: tuple[int, ...]
+    expected: sp.Expr
+    tolerance: sp.Rational = sp.Integer(0)
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Construction:
+    """Payload of a ``construction`` obligation: claims about one network."""
+
+    net: AttentionNet
+    claims: tuple[Claim, ...]
+
+
+def _quantity(sn: SymbolicNet, c: Claim) -> sp.Expr:
+    if c.quantity == "score":
+        h, key, q = c.index
+        return sn.heads[h].S[key, q]
+    if c.quantity == "score-difference":
+        h, ki, kj, q = c.index
+        return sn.heads[h].S[kj, q] - sn.heads[h].S[ki, q]
+    if c.quantity == "value":
+        h, row, key = c.index
+        return sn.heads[h].V[row, key]
+    raise ValueError(f"unknown quantity {c.quantity!r}")
+
+
+def discharge_construction(payload: Construction) -> tuple[str, str]:
+    """Check every claim on the exact symbolic network; ``proved-symbolic`` or ``failed``."""
+    try:
+        sn = symbolic_network(payload.net)
+    except ValueError as exc:
+        return "failed", str(exc)
+    xs = set(sn.X)
+    for c in payload.claims:
+        try:
+            actual = _quantity(sn, c)
+        except (IndexError, ValueError) as exc:
+            return "failed", f"{c.label or c.quantity}: {exc}"
+        diff = sp.expand(actual - c.expected)
+        name = c.label or f"{c.quantity}{c.index}"
+        if c.tolerance == 0:
+            if diff != 0:
+                return "failed", f"{name}: network gives {actual}, intended {c.expected}"
+            continue
+        if diff.free_symbols & xs or not diff.is_Rational:
+            return "failed", f"{name}: the difference {diff} depends on the input"
+        if abs(diff) > c.tolerance:
+            return "failed", (f"{name}: difference {float(diff):.6g} exceeds the tolerance "
+                              f"{float(c.tolerance):.6g}")
+    return "proved-symbolic", f"{len(payload.claims)} claim(s) hold exactly on the stored weights"
+
+
+# =========================================================================================
+# reduction
+# =========================================================================================
+
+@dataclass(frozen=True)
+class Reduction:
+    """Output column k of ``net`` depends on ``X`` only through ``targets[k]`` (affine)."""
+
+    net: AttentionNet
+    targets: tuple[sp.Expr, ...]
+
+
+def _function_of(f: sp.Expr, xs: Sequence[sp.Symbol], grad_y: Sequence[sp.Expr], e0: int
+                 ) -> sp.Symbol | None:
+    """``None`` if ``grad f`` is parallel to ``grad_y`` (exact minors), else a witness."""
+    df0 = sp.diff(f, xs[e0])
+    for e, x in enumerate(xs):
+        if sp.expand(sp.diff(f, x) * grad_y[e0] - df0 * grad_y[e]) != 0:
+            return x
+    return None
+
+
+def discharge_reduction(payload: Reduction) -> tuple[str, str]:
+    """Prove exactly that every output column is a function of its scalar ``y_k``.
+
+    For output column k (network column ``q = columns[k]``): ``y_k`` must be affine and
+    nonconstant in the inputs, and for every head the score column ``S[:, q]`` and every
+    value entry must have gradient parallel to ``grad y_k``.  The output column is
+    ``sum_h sum_j softmax(S_h[:, q])_j V_h[:, j]``, so it is then a function of ``y_k``
+    alone.  The engine's bisection on ``y_k`` (``certify/reduction.py``) relies on this.
+    """
+    try:
+        sn = symbolic_network(payload.net)
+    except ValueError as exc:
+        return "failed", str(exc)
+    xs = list(sn.X)
+    if len(payload.targets) != len(sn.columns):
+        return "failed", "one target scalar per output column is required"
+    for k, (q, y) in enumerate(zip(sn.columns, payload.targets, strict=True)):
+        y = sp.expand(sp.sympify(y))
+        grad = [sp.diff(y, x) for x in xs]
+        if any(not g.is_Rational for g in grad):
+            return "failed", f"y_{k} is not affine in the input"
+        nz = [e for e, g in enumerate(grad) if g != 0]
+        if not nz:
+            return "failed", f"y_{k} is constant"
+        for h, head in enumerate(sn.heads):
+            for key in range(head.S.shape[0]):
+                w = _function_of(head.S[key, q], xs, grad, nz[0])
+                if w is not None:
+                    return "failed", (f"output {k}: score of key {key} (head {h}) depends on "
+                                      f"{w} other than through y_{k}")
+                for row in range(head.V.shape[0]):
+                    w = _function_of(head.V[row, key], xs, grad, nz[0])
+                    if w is not None:
+                        return "failed", (f"output {k}: value ({row}, {key}) of head {h} "
+                                          f"depends on {w} other than through y_{k}")
+    return "proved-symbolic", (f"{len(sn.columns)} output column(s): every score and value "
+                               "is a function of its y_k (exact gradient test)")
+
+
+# =========================================================================================
+# instance and open
+# =========================================================================================
+
+@dataclass(frozen=True)
+class Instance:
+    """A certificate built by ``make_certificate`` must pass the independent checker."""
+
+    make_certificate: Callable[[], dict]
+    description: str
+    backend: str = "both"
+
+
+def discharge_instance(payload: Instance) -> tuple[str, str]:
+    """Run ``certify.check.verify.check_certificate`` (lazy import; failure is ``failed``)."""
+    try:
+        from certify.check.verify import check_certificate
+    except Exception as exc:  # the checker is a separate component; report why it is missing
+        return "failed", f"independent checker unavailable: {type(exc).__name__}: {exc}"
+    try:
+        cert = payload.make_certificate()
+    except Exception as exc:
+        return "failed", f"could not build the certificate: {type(exc).__name__}: {exc}"
+    verified, reason = check_certificate(cert, backend=payload.backend)
+    if verified is True:
+        return "verified-interval", f"checker ({payload.backend}) accepted: {reason}"
+    return "failed", f"checker rejected the certificate: {reason}"
+
+
+@dataclass(frozen=True)
+class Open:
+    """An obligation whose construction or proof is specified in a later issue."""
+
+    reason: str
+
+
+def discharge_open(payload: Open) -> tuple[str, str]:
+    """Always ``open``: nothing is claimed."""
+    return "open", payload.reason
+
+
+# =========================================================================================
+# obligations
+# =========================================================================================
+
+Payload = Identity | Inequality | Construction | Reduction | Instance | Open
+
+KIND_OF: dict[type, str] = {Identity: "identity", Inequality: "inequality",
+                            Construction: "construction", Reduction: "reduction",
+                            Instance: "instance", Open: "open"}
+
+DISCHARGERS: dict[str, Callable[[Any], tuple[str, str]]] = {
+    "identity": discharge_identity, "inequality": discharge_inequality,
+    "construction": discharge_construction, "reduction": discharge_reduction,
+    "instance": discharge_instance, "open": discharge_open,
+}
+
+#: The statuses each kind may produce besides ``failed``.
+SUCCESS_STATUS: dict[str, str] = {"identity": "proved-symbolic",
+                                  "inequality": "verified-interval",
+                                  "construction": "proved-symbolic",
+                                  "reduction": "proved-symbolic",
+                                  "instance": "verified-interval", "open": "open"}
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """A checked proof obligation; its kind is determined by the payload's exact type."""
+
+    id: str
+    statement: str
+    payload: Payload = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if type(self.payload) not in KIND_OF:
+            raise TypeError(f"obligation {self.id}: payload {type(self.payload).__name__} "
+                            "is not one of the rigorous kinds")
+
+    @property
+    def kind(self) -> str:
+        """One of :data:`KINDS`."""
+        return KIND_OF[type(self.payload)]
+
+    def discharge(self) -> Result:
+        """Run the kind's discharger; any exception becomes status ``failed``."""
+        start = time.perf_counter()
+        try:
+            status, detail = DISCHARGERS[self.kind](self.payload)
+        except Exception as exc:  # a crashing discharger proves nothing
+            status, detail = "failed", f"discharger raised {type(exc).__name__}: {exc}"
+        if status not in (SUCCESS_STATUS[self.kind], "failed"):
+            status, detail = "failed", f"discharger returned {status!r} for kind {self.kind}"
+        return Result(status, detail, time.perf_counter() - start)
+
+
+# =========================================================================================
+# registry entries
+# =========================================================================================
+
+@dataclass(frozen=True)
+class TheoremEntry:
+    """One lemma or theorem of MATH.md as the registry exposes it.
+
+    ``paper`` maps ``"v1"``/``"v2"`` to the paper's numbering (or ``"unknown"``);
+    ``paper_claim`` is the paper's claim in asymptotic form, or ``"unknown"``;
+    ``hypotheses`` and ``conclusion`` are sympy objects; ``a_priori_bound`` is our explicit,
+    proved bound (``None`` when there is none yet); ``obligations`` builds the list lazily.
+    """
+
+    id: str
+    title: str
+    paper: dict[str, str]
+    paper_claim: str
+    hypotheses: tuple[sp.Basic, ...]
+    conclusion: sp.Basic
+    statement: str
+    obligations: Callable[[], list[Obligation]]
+    construction: Callable[..., Any] | None = None
+    a_priori_bound: sp.Expr | None = None

@@ -1,0 +1,36 @@
+"""The registry: one module per lemma or theorem, each exposing ``entry()``.
+
+Every entry (:class:`theorems.obligations.TheoremEntry`) carries the id, the paper's
+numbering in v1 and v2, the paper's claim in asymptotic form (or "unknown"), the statement
+with sympy hypotheses and conclusion, the construction where there is one, our a-priori
+bound as a sympy expression, and its obligations.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from certify.errors import InputError
+from theorems.obligations import TheoremEntry
+
+#: Registered modules, in the order of MATH.md.
+MODULES: tuple[str, ...] = ("theorems.lemma_s", "theorems.lemma_i", "theorems.single_head",
+                            "theorems.multi_head", "theorems.universal")
+
+
+def entries() -> list[TheoremEntry]:
+    """Every registered entry, in the order of :data:`MODULES`."""
+    return [importlib.import_module(m).entry() for m in MODULES]
+
+
+def ids() -> list[str]:
+    """The registered theorem ids."""
+    return [e.id for e in entries()]
+
+
+def get(theorem_id: str) -> TheoremEntry:
+    """The entry with this id; an unknown id raises :class:`certify.errors.InputError`."""
+    for e in entries():
+        if e.id == theorem_id:
+            return e
+    raise InputError(f"unknown theorem {theorem_id!r}; known: {', '.join(ids())}")

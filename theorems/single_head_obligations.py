@@ -1,0 +1,328 @@
+"""Obligations of Theorem T1 (:mod:`theorems.single_head`), parameterised by the network.
+
+Every function here takes a :class:`T1Instance` (the target, the input box and the
+construction parameters) and optionally a :class:`~theorems.single_head.Built` network to
+check; by default the network is built with :func:`theorems.single_head.construct`.  A test
+may pass a deliberately defective network: the obligations check the network's stored
+matrices, not the parameters that were meant to produce them.
+
+Notation: ``beta^`` is the stored ``Built.beta``, ``L^_j`` the stored anchors
+``Built.anchors[j]``, ``Q^_j = fl(L^_j * L^_j)`` their binary64 squares, ``G^`` the stored
+``Built.G`` and ``fl(beta^ G^)`` the binary64 product; ``y_k = w_k . x_k + t_k`` with the
+stored binary64 ``w``, ``t`` and a symbol for every input entry.  Network columns
+``0..n-1`` are the tokens and ``n..n+p-1`` the anchors.
+
+Proof of T1 from the obligations (the a-priori bound :func:`a_priori_bound_T1`).  By
+T1.reduction output k is ``o(y_k)`` for a function o of one variable, so it suffices to
+bound it over the range of ``y_k``.  By T1.scores-anchor, T1.scores-token, T1.values and
+T1.cancellation, o is the Lemma I head on the stored anchors plus n token keys of value 0
+and score ``-fl(beta^ G^)``.  Writing ``W_A`` for the anchors' total weight,
+``o = W_A o_A`` with o_A the anchors-only head, so
+``|o - Range| <= |o_A - Range| + (1 - W_A) max_j |L_j|``; Lemma S bounds ``1 - W_A`` by
+``n exp(-beta (G + m))`` and Lemma I3 bounds ``|o_A - Range|`` by ``Delta c(kappa)``.
+T1.leakage proves ``beta^ (G^ + m) >= LEAK_EXPONENT`` for this network over the exact range
+of every ``y_k``; T1.bound verifies the combined bound on the instance by interval branch and
+bound; T1.certificate asks the independent checker to accept an engine certificate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from theorems.lemma_i import a_priori_bound_I3, kappa, range_expr
+from theorems.obligations import (
+    Case,
+    Claim,
+    Construction,
+    Inequality,
+    Instance,
+    Obligation,
+    Reduction,
+    TheoremEntry,
+    exact,
+    input_symbols,
+    symbolic_network,
+)
+from theorems.single_head import ID, LEAK_EXPONENT, Built, construct
+
+#: Unit roundoff of binary64.
+U53 = sp.Rational(1, 2**53)
+#: Slack for results in the subnormal range (absolute).
+TINY = sp.Rational(1, 2**1070)
+
+a_s, b_s = sp.symbols("a b", real=True)
+p_s = sp.Symbol("p", integer=True, positive=True)
+n_s = sp.Symbol("n", integer=True, positive=True)
+beta_s, G_s = sp.symbols("beta G", positive=True)
+m_s = sp.Symbol("m", real=True)
+y_s = sp.Symbol("y", real=True)
+
+
+@dataclass(frozen=True)
+class T1Instance:
+    """Targets ``Range_[a,b](w_k . x_k + t_k)`` on the box ``[lo, hi]`` and the construction.
+
+    ``w`` has shape ``(n, d)``, ``t`` ``(n,)``, ``lo``/``hi`` ``(d, n)`` (as in
+    :func:`theorems.single_head.construct`).
+    """
+
+    a: float
+    b: float
+    w: np.ndarray
+    t: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    p: int
+    kappa: float
+    tol: float = field(default=0.05)
+
+    @property
+    def n(self) -> int:
+        return int(np.asarray(self.w).shape[0])
+
+    def build(self) -> Built:
+        """The network of :func:`theorems.single_head.construct` for this instance."""
+        return construct(self.a, self.b, np.asarray(self.w, float), np.asarray(self.t, float),
+                         np.asarray(self.lo, float), np.asarray(self.hi, float), self.p,
+                         kappa=self.kappa)
+
+    def spec(self) -> dict[str, Any]:
+        """The SPEC.json object of this instance (measure mode, tolerance ``tol``)."""
+        return {"theorem": ID,
+                "target": {"kind": "truncated-linear", "a": float(self.a), "b": float(self.b),
+                           "w": np.asarray(self.w, float).tolist(),
+                           "t": np.asarray(self.t, float).tolist()},
+                "domain": {"lo": np.asarray(self.lo, float).T.tolist(),
+                           "hi": np.asarray(self.hi, float).T.tolist()},
+                "construction": {"p": int(self.p), "kappa": float(self.kappa)},
+                "mode": "measure", "tol": float(self.tol)}
+
+
+#: The small instance checked by ``theorems check`` (d = 2, n = 2, p = 5).
+REGISTRY_INSTANCE = T1Instance(
+    a=-1.0, b=1.0, w=np.array([[1.0, 0.5], [0.25, -1.0]]), t=np.array([0.0, 0.1]),
+    lo=-np.ones((2, 2)), hi=np.ones((2, 2)), p=5, kappa=1.0)
+
+#: The one-token instance whose engine certificate the checker must accept.
+CERTIFICATE_INSTANCE = T1Instance(
+    a=-1.0, b=1.0, w=np.array([[1.0]]), t=np.array([0.0]), lo=np.full((1, 1), -1.5),
+    hi=np.full((1, 1), 1.5), p=5, kappa=1.0, tol=0.05)
+
+
+def y_expr(inst: T1Instance, k: int) -> sp.Expr:
+    """``y_k = w_k . x_k + t_k`` exactly, in the symbols of :func:`input_symbols`."""
+    w = np.asarray(inst.w, float)
+    X = input_symbols(w.shape[1], w.shape[0])
+    return sp.Add(*[exact(w[k, a]) * X[a, k] for a in range(w.shape[1])]) + exact(inst.t[k])
+
+
+def y_range(inst: T1Instance, k: int) -> tuple[Fraction, Fraction]:
+    """The exact range of ``y_k`` over the box (rational arithmetic on binary64 data)."""
+    w, t = np.asarray(inst.w, float), np.asarray(inst.t, float)
+    lo, hi = np.asarray(inst.lo, float), np.asarray(inst.hi, float)
+    ylo = yhi = Fraction(float(t[k]))
+    for a in range(w.shape[1]):
+        c = Fraction(float(w[k, a]))
+        u, v = c * Fraction(float(lo[a, k])), c * Fraction(float(hi[a, k]))
+        ylo += min(u, v)
+        yhi += max(u, v)
+    return ylo, yhi
+
+
+def a_priori_bound_T1() -> sp.Expr:
+    """``Delta c(kappa) + n exp(-beta (G + m)) max(|a|, |b|)``, ``Delta = (b - a)/(p - 1)``.
+
+    ``c(kappa)`` is the closed form of :func:`theorems.lemma_i.a_priori_bound_I3`; m is a
+    lower bound of ``min_y max_j (2 L_j y - L_j^2)`` over the range of the ``y_k``.
+    """
+    dl = (b_s - a_s) / (p_s - 1)
+    return (a_priori_bound_I3(kappa, dl)
+            + n_s * sp.exp(-beta_s * (G_s + m_s)) * sp.Max(sp.Abs(a_s), sp.Abs(b_s)))
+
+
+def stated_bound(inst: T1Instance) -> sp.Expr:
+    """The bound the construction states: ``Delta c(kappa) + n e^{-LEAK} max(|a|, |b|)``."""
+    a, b = exact(inst.a), exact(inst.b)
+    dl = (b - a) / (inst.p - 1)
+    return (a_priori_bound_I3(exact(inst.kappa), dl)
+            + inst.n * sp.exp(-exact(LEAK_EXPONENT)) * sp.Max(abs(a), abs(b)))
+
+
+def _stored(built: Built) -> tuple[sp.Rational, list[sp.Rational], list[sp.Rational]]:
+    anchors = np.asarray(built.anchors, float)
+    return (exact(built.beta), [exact(v) for v in anchors],
+            [exact(float(v) * float(v)) for v in anchors])
+
+
+def construction_obligations(inst: T1Instance, built: Built | None = None
+                             ) -> list[Obligation]:
+    """Exact checks of the network's scores and values against the intended construction."""
+    built = inst.build() if built is None else built
+    net, n, p = built.net, inst.n, len(built.anchors)
+    bt, L, Q = _stored(built)
+    ys = [y_expr(inst, k) for k in range(n)]
+    anchor = tuple(Claim("score", (0, n + j, k), 2 * bt * L[j] * ys[k] - bt * Q[j],
+                         label=f"token {k} -> anchor {j}")
+                   for k in range(n) for j in range(p))
+    tt = -exact(float(built.beta) * float(built.G))
+    token = tuple(Claim("score", (0, s, k), tt, label=f"token {k} -> token {s}")
+                  for k in range(n) for s in range(n))
+    values = tuple([Claim("value", (0, 0, s), sp.Integer(0), label=f"value of token {s}")
+                    for s in range(n)]
+                   + [Claim("value", (0, 0, n + j), L[j], label=f"value of anchor {j}")
+                      for j in range(p)])
+    a, b = exact(inst.a), exact(inst.b)
+    tol = 5 * U53 * (abs(a) + abs(b)) + TINY
+    place = tuple(Claim("value", (0, 0, n + j), a + j * (b - a) / (p - 1), tol,
+                        label=f"anchor {j} at a + j Delta") for j in range(p))
+    cancel = tuple(Claim("score-difference", (0, n + i, n + j, k),
+                         bt * ((ys[k] - L[i]) ** 2 - (ys[k] - L[j]) ** 2),
+                         bt * (U53 * (L[i] ** 2 + L[j] ** 2) + 2 * TINY),
+                         label=f"token {k}, anchors {i} < {j}")
+                   for k in range(n) for i in range(p) for j in range(i + 1, p))
+    return [
+        Obligation("T1.scores-anchor", "token->anchor score == 2 beta^ L^_j y_k - beta^ Q^_j "
+                   "exactly (stored anchors L^_j and squares Q^_j)",
+                   Construction(net, anchor)),
+        Obligation("T1.scores-token", "token->token score == -fl(beta^ G^) exactly, the same "
+                   "constant for every pair of tokens", Construction(net, token)),
+        Obligation("T1.values", "token values are 0 and anchor values are L^_j exactly "
+                   "(W_O W_V Z)", Construction(net, values)),
+        Obligation("T1.anchor-placement", "the stored anchor values are a + j (b - a)/(p - 1) "
+                   "up to 5 u (|a| + |b|) (binary64 rounding of linspace)",
+                   Construction(net, place)),
+        Obligation("T1.cancellation", "beta y^2 cancels: score_j - score_i - beta^ ((y - L^_i)^2"
+                   " - (y - L^_j)^2) is free of the input and at most beta^ u (L^_i^2 + L^_j^2) "
+                   "in absolute value (the rounding of the stored squares)",
+                   Construction(net, cancel)),
+    ]
+
+
+def reduction_obligation(inst: T1Instance, built: Built | None = None) -> Obligation:
+    """Output token k depends on X only through ``y_k`` (exact gradient test).
+
+    The engine's bisection on ``y_k`` (``certify/reduction.py``) relies on this fact.
+    """
+    built = inst.build() if built is None else built
+    return Obligation(
+        "T1.reduction", "output token k depends on the input X only through "
+        "y_k = w_k . x_k + t_k (every score and value it reads is a function of y_k)",
+        Reduction(built.net, tuple(y_expr(inst, k) for k in range(inst.n))))
+
+
+def _line_functions(inst: T1Instance, built: Built, k: int
+                    ) -> tuple[list[sp.Expr], list[sp.Expr]]:
+    """Scores and values (head 0, row 0) read by output k, as functions of ``y = y_k``.
+
+    Obtained by restricting X to a line on which ``y_k = y`` (one entry of token k moves,
+    all others are 0); by T1.reduction they do not depend on the choice of the line.
+    """
+    sn = symbolic_network(built.net)
+    w = np.asarray(inst.w, float)
+    sub = {x: 0 for x in sn.X}
+    nz = [a for a in range(w.shape[1]) if w[k, a] != 0.0]
+    if nz:
+        a = nz[0]
+        sub[sn.X[a, k]] = (y_s - exact(inst.t[k])) / exact(w[k, a])
+    q = sn.columns[k]
+    head = sn.heads[0]
+    scores = [sp.expand(head.S[j, q].subs(sub)) for j in range(head.S.shape[0])]
+    values = [sp.expand(head.V[0, j].subs(sub)) for j in range(head.S.shape[0])]
+    return scores, values
+
+
+def leakage_obligation(inst: T1Instance, built: Built | None = None) -> Obligation:
+    """The token-token leakage is below the stated level ``n e^{-LEAK_EXPONENT} max|L_j|``.
+
+    For every token k and every y in the exact range of ``y_k``: the best anchor score minus
+    the largest token score is at least ``LEAK_EXPONENT`` (by Lemma S the tokens then carry
+    total weight at most ``n e^{-LEAK_EXPONENT}``).
+    """
+    built = inst.build() if built is None else built
+    n = inst.n
+    cases = []
+    for k in range(n):
+        scores, _ = _line_functions(inst, built, k)
+        gap = sp.Max(*scores[n:]) - sp.Max(*scores[:n])
+        lo, hi = y_range(inst, k)
+        cases.append(Case(exact(LEAK_EXPONENT) - gap, ((y_s, lo, hi),), sp.Integer(0),
+                          f"token {k}"))
+    return Obligation(
+        "T1.leakage", f"for every token k and y in the range of y_k: max_j anchor score - "
+        f"max token score >= {LEAK_EXPONENT:g}, i.e. beta (G + m) >= {LEAK_EXPONENT:g}",
+        Inequality(tuple(cases)))
+
+
+def bound_obligation(inst: T1Instance, built: Built | None = None) -> Obligation:
+    """The stated a-priori bound holds on this network: interval branch and bound on y."""
+    built = inst.build() if built is None else built
+    bound = stated_bound(inst)
+    a, b = exact(inst.a), exact(inst.b)
+    cases = []
+    for k in range(inst.n):
+        scores, values = _line_functions(inst, built, k)
+        f = range_expr(y_s, a, b)
+        err = sp.Add(*[(values[j] - f) / sp.Add(*[sp.exp(si - sj) for si in scores])
+                       for j, sj in enumerate(scores)])
+        lo, hi = y_range(inst, k)
+        box = ((y_s, lo, hi),)
+        cases += [Case(err, box, bound, f"token {k} upper"),
+                  Case(-err, box, bound, f"token {k} lower")]
+    return Obligation(
+        "T1.bound", "|N(X)_k - Range(y_k)| <= Delta c(kappa) + n e^{-LEAK} max(|a|, |b|) for "
+        "every X in the box (via T1.reduction: for every y in the range of y_k)",
+        Inequality(tuple(cases)))
+
+
+def certificate_obligation(inst: T1Instance = CERTIFICATE_INSTANCE) -> Obligation:
+    """The engine's certificate for ``inst`` passes the independent checker (both backends)."""
+    spec = inst.spec()
+
+    def make() -> dict:
+        from certify.engine import certify_spec
+        return certify_spec(spec)
+
+    return Obligation(
+        "T1.certificate", f"an engine certificate for p = {inst.p}, kappa = {inst.kappa:g}, "
+        f"n = {inst.n} is accepted by certify.check (flint and pyinterval)",
+        Instance(make, f"single-head p={inst.p} kappa={inst.kappa:g}"))
+
+
+def t1_obligations(inst: T1Instance = REGISTRY_INSTANCE, built: Built | None = None,
+                   with_certificate: bool = True) -> list[Obligation]:
+    """All obligations of T1 for ``inst`` (and the given, possibly defective, network)."""
+    built = inst.build() if built is None else built
+    obs = construction_obligations(inst, built)
+    obs += [reduction_obligation(inst, built), leakage_obligation(inst, built),
+            bound_obligation(inst, built)]
+    if with_certificate:
+        obs.append(certificate_obligation())
+    return obs
+
+
+def t1_entry() -> TheoremEntry:
+    """Registry entry of Theorem T1."""
+    N = sp.Function("N")  # output token k as a function of y_k (T1.reduction)
+    M = sp.Function("M")  # M(y) = max_j (2 L_j y - L_j^2), for every y_k in its range
+    yk = sp.Symbol("y_k", real=True)
+    dl = (b_s - a_s) / (p_s - 1)
+    return TheoremEntry(
+        id=ID, title="Theorem T1: one softmax head, sequence-wise affine map",
+        paper={"v1": "Thm 3.1", "v2": "Thm 3.4"},
+        paper_claim="every output token within O(1/p) of Range_[a,b](w_k . x_k + t_k) with p "
+                    "anchor tokens (constant and beta: unknown)",
+        hypotheses=(sp.Lt(a_s, b_s, evaluate=False), sp.Ge(p_s, 2, evaluate=False),
+                    sp.Gt(kappa, 0, evaluate=False),
+                    sp.Eq(beta_s, kappa / dl**2, evaluate=False),
+                    sp.Le(m_s, M(yk), evaluate=False),
+                    sp.Ge(beta_s * (G_s + m_s), exact(LEAK_EXPONENT), evaluate=False)),
+        conclusion=sp.Le(sp.Abs(N(yk) - range_expr(yk, a_s, b_s)), a_priori_bound_T1()),
+        statement="|N(X)_k - Range_[a,b](y_k)| <= Delta c(kappa) + n e^{-beta (G + m)} "
+                  "max_j |L_j| for every X in the box, k = 1..n",
+        obligations=t1_obligations, construction=construct,
+        a_priori_bound=a_priori_bound_T1())

@@ -1,0 +1,49 @@
+"""Universal approximation with softmax attention (MATH.md section 6).
+
+Paper: Thm 3.3 (v1); Lemma 3.11 and Thm 3.14 (v2).  Claims: (i) two-layer attention and
+(ii) one attention layer followed by a softmax, each with linear transformations only,
+approximate any continuous sequence-to-sequence map on a compact domain to any accuracy;
+two-layer multi-head attention alone suffices.  Route: continuous f -> a sum of truncated
+linear functions -> one attention head per term (Lemma I, T1, T2) -> the terms summed by the
+output projection or a second layer.  The detailed construction is specified in its own
+issue; this module holds the statement and open obligations only.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from theorems.obligations import Obligation, Open, TheoremEntry
+
+ID = "universal"
+
+
+def entry() -> TheoremEntry:
+    """Registry entry of the universal approximation theorem: every obligation is open."""
+    eps = sp.Symbol("epsilon", positive=True)
+    X = sp.Symbol("X")
+    f, N = sp.Function("f"), sp.Function("N")
+    later = "the universal-approximation construction is specified in its own issue"
+
+    def obligations() -> list[Obligation]:
+        return [
+            Obligation("U.piecewise-linear", "in 1-D the piecewise-linear interpolant on a "
+                       "grid is f(y_0) + sum_i s_i Range_[0,h](y - y_i)", Open(later)),
+            Obligation("U.two-layer", "two attention layers with linear maps realise the sum "
+                       "of truncated linear terms within the summed errors", Open(later)),
+            Obligation("U.one-layer-softmax", "one attention layer followed by a softmax "
+                       "suffices", Open(later)),
+            Obligation("U.seq2seq", "continuous sequence-to-sequence maps on a compact domain "
+                       "are approximated to any epsilon", Open(later)),
+        ]
+
+    return TheoremEntry(
+        id=ID, title="Universal approximation with softmax attention",
+        paper={"v1": "Thm 3.3", "v2": "Lemma 3.11, Thm 3.14"},
+        paper_claim="qualitative: for every continuous f on a compact domain and every "
+                    "epsilon > 0 a network exists (no rate stated in asymptotic form)",
+        hypotheses=(sp.Gt(eps, 0, evaluate=False),),
+        conclusion=sp.Le(sp.Abs(N(X) - f(X)), eps),
+        statement="two-layer attention (or one layer + softmax), with linear maps only, "
+                  "approximates any continuous sequence-to-sequence map on a compact domain",
+        obligations=obligations, construction=None, a_priori_bound=None)
