@@ -486,3 +486,13 @@ def test_bound_single_head_dominates_the_stored_network(a, b, p, kappa):
                                            mpmath.mpf(b))))
     assert worst <= res["bound"]
     assert worst >= 0.05 * res["delta"]  # the sampling sees a real error
+
+
+def test_monotonicity_rule_refuses_nonsmooth_certificates():
+    # The fundamental theorem of calculus needs a smooth certificate: a jump is refused
+    # before any derivative is taken, even where the claim happens to be true.
+    c = 1 - 2 * sp.Heaviside(z - 1)
+    assert _run(Identity((at_least(-1, -1, c + 1, via=z, at=2),))).status == "failed"
+    smooth = 1 - sp.exp(-z)
+    assert _run(Identity((at_least(smooth.subs(z, 2), 0, smooth, via=z, at=2),))).status \
+        == "proved-symbolic"

@@ -42,7 +42,7 @@ def obligations() -> list[Obligation]:
     gg = sp.Symbol("gg", nonnegative=True)
     s = sp.symbols("s0:4", real=True)
     den4 = sum(sp.exp(v) for v in s)
-    # With s0 the maximum (by symmetry of the claim in the indices): for each j, the gap
+    # For any reference score s0 (the claim uses the largest): the gap
     # exp(s_j - s0) - softmax_j is exp(s_j - s0) times the share of the other scores.
     concrete = [at_least(sp.exp(s[k] - s[0]), sp.exp(s[k]) / den4,
                          sp.exp(s[k] - s[0]) * sum(sp.exp(v) for v in s[1:]) / den4,
@@ -55,7 +55,8 @@ def obligations() -> list[Obligation]:
         Obligation("S.pointwise-max", "softmax(s)_* <= 1 = exp(s* - s*)",
                    Identity((at_least(1, soft_max, R / (sp.exp(s_star) + R)),))),
         Obligation("S.concrete", "softmax(s)_j <= exp(s_j - s_0) for four symbolic scores "
-                   "with s_0 the largest", Identity(tuple(concrete))),
+                   "(s_0 any reference score, in particular the largest)",
+                   Identity(tuple(concrete))),
         Obligation("S.gap", "exp(s_j - s*) <= exp(-delta) when s_j = s* - delta - g, g >= 0 "
                    "(monotonicity in g)",
                    Identity((at_least(sp.exp(-delta_nn), sp.exp(-delta_nn - gg),

@@ -169,12 +169,19 @@ def _nonnegative(expr: sp.Expr) -> bool:
     return expr.is_nonnegative is True and _denominators_positive(expr)
 
 
+#: Functions that may be discontinuous or non-differentiable: refused by the monotonicity rule.
+_NOT_SMOOTH = (sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min, sp.floor,
+               sp.ceiling, sp.frac, sp.DiracDelta)
+
+
 def _prove_nonneg(C: sp.Expr, via: sp.Symbol | None, at: sp.Expr | None) -> str:
     """Empty string if ``C|_{via=at} >= 0`` is proved exactly, else the reason."""
     if via is None:
         return "" if _nonnegative(C) else "sympy cannot establish certificate >= 0"
     if at is None or via.is_nonnegative is not True:
         return "the monotonicity variable must be declared nonnegative"
+    if C.has(*_NOT_SMOOTH):
+        return "the monotonicity rule needs a smooth certificate (no Abs, Max, sign, ...)"
     if not _nonnegative(at):
         return f"sympy cannot establish {at} >= 0"
     if not _nonnegative(sp.simplify(C.subs(via, 0))):

@@ -127,12 +127,19 @@ def bound_single_head(a: float, b: float, p: int, kappa: float) -> dict[str, Any
     * ``rounding_bound``: the effect of the stored binary64 numbers: with
       ``eps = max_j sup_y |s^_j(y) - s_j(y)|`` (stored minus exact anchor scores, linear in
       y, bounded at the domain's ends in exact rational arithmetic),
-      ``max_j |L^_j - L_j| + (e^{2 eps} - 1)(b - a)/2`` (softmax weights move by a factor in
-      ``[e^{-2 eps}, e^{2 eps}]``; values are compared to the centre ``(a + b)/2``);
+      ``max_j |L^_j - L_j| + (e^{2 eps} - 1) Delta (c(kappa) + 1/2)``.  Reason: the
+      anchors-only outputs differ by ``sum_j w^_j (L^_j - L_j) + sum_j (w^_j - w_j)
+      (L_j - Range(y))``; each weight moves by a factor in ``[e^{-2 eps}, e^{2 eps}]``, and
+      ``sum_j w_j |L_j - Range(y)| <= Delta (1 + 2 sum_k (k+1) e^{-kappa k^2})`` by the
+      facts behind I3 (bracket anchors within Delta, anchor k beyond the bracket within
+      (k+1) Delta with weight <= e^{-kappa k^2}; outside [a, b] the sum is
+      ``<= Delta sum_k k e^{-kappa k^2}``);
     * ``leakage_bound``: ``n exp(-fl(beta^ G^) - beta m + eps) max_j |L^_j|`` (Lemma S) with
       ``m = min(-Delta^2/4, 2 a lo - a^2, 2 b hi - b^2) <= max_j (2 L_j y - L_j^2)``.
 
-    Raises :class:`certify.errors.InputError` for ``a >= b``, ``p < 2``, ``kappa <= 0`` or
+    The network's structure (scores, values, token score ``-fl(beta^ G^)``) is the one the
+    T1 construction obligations prove.  Cost: O(p) exact rational operations.  Raises
+    :class:`certify.errors.InputError` for ``a >= b``, ``p < 2``, ``kappa <= 0`` or
     non-finite input.
     """
     from theorems.single_head import construct
@@ -172,7 +179,7 @@ def bound_single_head(a: float, b: float, p: int, kappa: float) -> dict[str, Any
     with ctx.workprec(128):
         i3 = a_priori_bound_I3_arb(K, D)
         e = arb_rational(eps)
-        rounding = arb_rational(dev) + ((2 * e).exp() - 1) * arb_rational((B - A) / 2)
+        rounding = arb_rational(dev) + ((2 * e).exp() - 1) * (i3 + arb_rational(D / 2))
         leak = (-arb_rational(tt) - arb_rational(beta * m) + e).exp() * arb_rational(maxL)
         total = i3 + rounding + leak
         delta_arb = arb_rational(D)
