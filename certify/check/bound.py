@@ -1,0 +1,559 @@
+"""Rigorous bounds on the error of one output entry over a box of its latent scalar.
+
+Setting (:mod:`certify.check.model`).  An output entry is ``o(y) = sum_h o_h(y)`` with
+``o_h(y) = sum_j w^h_j(y) V^h_j``, ``w^h(y) = softmax(A^h + B^h y)``; the target is
+``f(y) = sum_h g_h R_h(y)`` with ``R_h = Range_[a_h, b_h]`` and the rational ``g_h``.  The
+error is ``e(y) = sum_h e_h(y)``, ``e_h(y) = o_h(y) - g_h R_h(y)``.  All of ``A_j, B_j, V_j``
+are exact rationals.  For a box ``Y = [y0, y1]`` :func:`box_bound` returns a backend number
+whose supremum bounds ``sup_{y in Y} |e(y)|``.
+
+Proof discipline.  Every *choice* below (curvature ``bh``, centres ``m_j``, reference
+column ``r``, window, shifts ``b0, v0``, LP multipliers ``lambda``) is an exact float picked
+by a heuristic; no bound depends on how it was picked.  Every *bound* is an exact real
+formula in the exact data and those choices, proved valid in the docstring that uses it,
+and evaluated with inclusion-isotone backend arithmetic (:mod:`certify.check.backends`),
+so the backend result contains the formula's value.  Exact rational precomputation
+(``Fraction``) is used where cancellation would otherwise cost precision.
+
+Method (the engine's, re-derived; MATH.md section 2 and the README's rigour model):
+
+1. Shift.  Softmax is shift invariant: ``w_j = E_j / sum_k E_k`` with ``E_j = exp(s_j - s_r)``
+   for any reference column r.  Columns with ``B_j = 0`` exactly (constant scores) form
+   one *constant group* C; the others (the *grid*) are sorted by centre ``m_j``.
+2. Window and Lemma S (:func:`tail`).  Grid columns outside a window of ``W`` columns
+   around r contribute at most a geometric tail bound ``T``, so the cost per box does
+   not grow with the number of columns.
+3. Per-weight bounds (:func:`weights`) from the bounds on each ``E_j`` over the box.
+4. LP duality (:func:`lp_upper`, :func:`lp_lower`) bounds ``sum_j w_j g_j`` over all weight
+   vectors in their boxes with ``sum w = 1``.
+5. Mean-value form (:func:`box_bound`): ``e(Y) in e(c) + e'(Y) (Y - c)`` with
+   ``e' = sum_h Cov_{w^h}(B, V) - g_h R_h'``, intersected with the zeroth-order enclosure.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from certify.check.backends import float_down, float_up
+
+#: Window size is chosen so that the far tail is below ``exp(-TAIL)`` for narrow boxes.
+TAIL = 60.0
+#: Box endpoints ``t = i / 2^depth`` are formed as floats while this is exact.
+_EXACT_DEPTH = 960
+
+Pair = tuple[Any, Any]  # (lo, hi): the set lies in [inf lo, sup hi]
+
+
+# -- pair (interval) helpers -------------------------------------------------------------
+
+def pmul(bk: Any, x: Pair, y: Pair) -> Pair:
+    """``{u v : u in x, v in y}`` lies in ``[min, max]`` of the four end products."""
+    p = (x[0] * y[0], x[0] * y[1], x[1] * y[0], x[1] * y[1])
+    mn, mx = bk.min(p[0], p[1]), bk.max(p[0], p[1])
+    return bk.min(mn, bk.min(p[2], p[3])), bk.max(mx, bk.max(p[2], p[3]))
+
+
+def scale(g: Fraction, gb: Any, x: Pair) -> Pair:
+    """``{g u : u in x}`` for an exact ``g`` enclosed by ``gb``; the sign of g is exact."""
+    return (gb * x[0], gb * x[1]) if g >= 0 else (gb * x[1], gb * x[0])
+
+
+# -- per head: everything that does not depend on the box --------------------------------
+
+@dataclass
+class Ref:
+    """Data of one reference column r (cached; a box only selects its r)."""
+
+    r: int
+    m_r: float
+    v0: float
+    win: range
+    dA: list[Any]  # dA'_j = A_j - A_r + (B_j - B_r) m_r, so s_j - s_r = dA'_j + dB_j (y - m_r)
+    dB: list[Any]
+    dB_sign: list[int]
+    g: dict[str, list[tuple[Any, Any]]]  # LP values per item: 'V' (V - v0), 'B' (B - b0), 'BV'
+    gf: dict[str, list[tuple[float, float]]]  # float mids of the above, for lambda
+    order: dict[str, tuple[list[int], list[int]]]  # items by g_hi descending, g_lo ascending
+    cA: Any  # const group: E_C(y) = Csum exp(cA - B_r (y - m_r)), cA = Aref - A_r - B_r m_r
+    B_r: Any
+    B_r_sign: int
+    CgV: Any  # sum_{j in C} exp(A_j - Aref) (V_j - v0)
+    right: tuple | None  # (count, m_J, k = bh (m_J - m_r), s = m_J + m_r, c = rho bound)
+    left: tuple | None
+
+
+class PreparedHead:
+    """One head of one output entry, prepared for boxes inside ``[y_lo, y_hi]``.
+
+    Grid columns are sorted by the float centre ``m_j = B_j / (2 bh)``; with the exact
+    residual ``rho_j(y) = A_j + bh m_j^2 + (B_j - 2 bh m_j) y`` every score reads
+    ``s_j(y) = bh (y^2 - (y - m_j)^2) + rho_j(y)`` (an identity, whatever ``bh`` and ``m_j``).
+    ``rho_lo[j] <= rho_j(y) <= rho_hi[j]`` for all y in ``[y_lo, y_hi]`` (a linear function
+    attains its extremes at the ends); ``pre[J] = max_{j<J} rho_hi[j]``,
+    ``suf[J] = max_{j>=J} rho_hi[j]``; ``dmin <= m_{j+1} - m_j`` for all j (exact lower
+    bounds).  ``W`` columns around r are treated explicitly; ``W = n_grid`` disables the
+    far-tail aggregation.
+    """
+
+    def __init__(self, bk: Any, A: list[Fraction], B: list[Fraction], V: list[Fraction],
+                 g: Fraction, a: float, b: float, y_lo: float, y_hi: float,
+                 aggregate: bool) -> None:
+        self.bk, self.g, self.a, self.b = bk, g, a, b
+        self.gb, self.an, self.bn = bk.rational(g), bk.num(a), bk.num(b)
+        grid = [j for j in range(len(B)) if B[j] != 0]
+        const = [j for j in range(len(B)) if B[j] == 0]
+        # Heuristic curvature: least-squares fit of A_j ~ -B_j^2 / (4 bh).
+        bh = 0.0
+        bf = [float(B[j]) for j in grid]
+        den = sum(x ** 4 for x in bf)
+        if len(grid) >= 2 and 0 < den < math.inf:
+            inv4 = -sum(float(A[j]) * x * x for j, x in zip(grid, bf)) / den
+            if 0 < inv4 < math.inf:
+                bh = 1.0 / (4.0 * inv4)
+        cen = [x / (2.0 * bh) for x in bf] if bh > 0 else bf
+        if not all(math.isfinite(x) for x in cen):
+            cen, bh = bf, 0.0
+        order = sorted(range(len(grid)), key=lambda k: cen[k])
+        self.A = [A[grid[k]] for k in order]
+        self.B = [B[grid[k]] for k in order]
+        self.V = [V[grid[k]] for k in order]
+        self.m = [cen[k] for k in order]
+        nG = self.nG = len(grid)
+        self.bh = bh
+        Fm = [Fraction(x) for x in self.m]
+        self.dmin = min((float_down(Fm[j + 1] - Fm[j]) for j in range(nG - 1)), default=0.0)
+        self.rho_lo = [0.0] * nG
+        self.pre = [-math.inf] * (nG + 1)
+        self.suf = [-math.inf] * (nG + 1)
+        W = nG
+        if aggregate and bh > 0 and self.dmin > 0:
+            Fbh, ylo, yhi = Fraction(bh), Fraction(y_lo), Fraction(y_hi)
+            rho_hi = []
+            for j in range(nG):
+                r0 = self.A[j] + Fbh * Fm[j] * Fm[j]
+                sl = self.B[j] - 2 * Fbh * Fm[j]
+                e0, e1 = r0 + sl * ylo, r0 + sl * yhi
+                self.rho_lo[j] = float_down(min(e0, e1))
+                rho_hi.append(float_up(max(e0, e1)))
+            for j in range(nG):
+                self.pre[j + 1] = max(self.pre[j], rho_hi[j])
+            for j in range(nG - 1, -1, -1):
+                self.suf[j] = max(self.suf[j + 1], rho_hi[j])
+            spread = max(rho_hi) - min(self.rho_lo)
+            if spread <= TAIL:
+                K = math.ceil(math.sqrt((TAIL + spread) / (bh * self.dmin ** 2) + 2.25)) + 1
+                W = min(2 * K + 1, nG)
+        self.K, self.W = (W - 1) // 2, W
+        self.two_bh_dmin = bk.num(2.0) * bk.num(bh) * bk.num(self.dmin)
+        # Constant group: sum_{j in C} exp(A_j - Aref) (times V_j), exact inputs.
+        self.has_const = bool(const)
+        Aref = max((float(A[j]) for j in const), default=0.0)
+        self.Aref = Fraction(Aref)
+        self.Csum = self.CsumV = bk.num(0)
+        for j in const:
+            ej = bk.exp(bk.rational(A[j] - self.Aref))
+            self.Csum = self.Csum + ej
+            self.CsumV = self.CsumV + ej * bk.rational(V[j])
+        allV = self.V + [V[j] for j in const]
+        self.cV = (min((V[j] for j in const), default=Fraction(0)),
+                   max((V[j] for j in const), default=Fraction(0)))
+        self.gridV = (min(self.V, default=Fraction(0)), max(self.V, default=Fraction(0)))
+        self.gridB = (min(self.B, default=Fraction(0)), max(self.B, default=Fraction(0)))
+        self.Vspan = bk.num(float_up(max(allV) - min(allV)))
+        self._cache: Ref | None = None
+
+    def nearest(self, y: float) -> int:
+        """Index of the grid centre nearest to ``y`` (ties to the right)."""
+        r = min(bisect.bisect_left(self.m, y), self.nG - 1)
+        if r > 0 and abs(self.m[r - 1] - y) < abs(self.m[r] - y):
+            r -= 1
+        return r
+
+    def ref(self, r: int) -> Ref:
+        """The reference data of column r (computed once for consecutive boxes)."""
+        if self._cache is None or self._cache.r != r:
+            self._cache = self._make_ref(r)
+        return self._cache
+
+    def _make_ref(self, r: int) -> Ref:
+        bk, nG, W = self.bk, self.nG, self.W
+        s = min(max(r - self.K, 0), nG - W)
+        win = range(s, s + W)
+        Ar, Br, mr = self.A[r], self.B[r], self.m[r]
+        Fmr = Fraction(mr)
+        b0, v0 = float(Br), float(self.V[r])
+        Fb0, Fv0 = Fraction(b0), Fraction(v0)
+        dA, dB, sign = [], [], []
+        gV, gB, gBV = [], [], []
+        for j in win:
+            db = self.B[j] - Br
+            dA.append(bk.rational(self.A[j] - Ar + db * Fmr))
+            dB.append(bk.rational(db))
+            sign.append((db > 0) - (db < 0))
+            xv, xb = self.V[j] - Fv0, self.B[j] - Fb0
+            gV.append((xv, xv))
+            gB.append((xb, xb))
+            gBV.append((xb * xv, xb * xv))
+        # Pseudo-items: the constant group (B = 0, V in cV), then the far columns.
+        groups = []
+        if self.has_const:
+            groups.append(((-Fb0, -Fb0), (self.cV[0] - Fv0, self.cV[1] - Fv0)))
+        right = left = None
+        Fbh = Fraction(self.bh)
+        if s + W < nG:
+            FmJ = Fraction(self.m[s + W])
+            right = (nG - s - W, self.m[s + W], bk.rational(Fbh * (FmJ - Fmr)),
+                     bk.rational(FmJ + Fmr), bk.num(self.suf[s + W]), bk.num(self.rho_lo[r]))
+        if s > 0:
+            FmL = Fraction(self.m[s - 1])
+            left = (s, self.m[s - 1], bk.rational(Fbh * (FmL - Fmr)),
+                    bk.rational(FmL + Fmr), bk.num(self.pre[s]), bk.num(self.rho_lo[r]))
+        if right or left:
+            groups.append(((self.gridB[0] - Fb0, self.gridB[1] - Fb0),
+                           (self.gridV[0] - Fv0, self.gridV[1] - Fv0)))
+        for xb, xv in groups:
+            prods = [p * q for p in xb for q in xv]
+            gV.append(xv)
+            gB.append(xb)
+            gBV.append((min(prods), max(prods)))
+        g, gf, order = {}, {}, {}
+        for key, vals in (("V", gV), ("B", gB), ("BV", gBV)):
+            g[key] = [(x, x) if lo == hi else (x, bk.rational(hi))
+                      for lo, hi in vals for x in (bk.rational(lo),)]
+            gf[key] = [(float(lo), float(hi)) for lo, hi in vals]
+            idx = range(len(vals))
+            order[key] = (sorted(idx, key=lambda i: -gf[key][i][1]),
+                          sorted(idx, key=lambda i: gf[key][i][0]))
+        cA = bk.rational(self.Aref - Ar - Br * Fmr)
+        CgV = self.CsumV - bk.num(v0) * self.Csum
+        return Ref(r, mr, v0, win, dA, dB, sign, g, gf, order, cA, bk.rational(Br),
+                   (Br > 0) - (Br < 0), CgV, right, left)
+
+
+# -- the far tail: Lemma S -----------------------------------------------------------------
+
+def _side_tail(bk: Any, ph: PreparedHead, side: tuple, y: Any, right: bool) -> Any | None:
+    """Upper bound (backend number) of ``sum_{far j on one side} exp(s_j(y) - s_r(y))``.
+
+    Right side, ``y`` the box's upper end ``y1``, far columns ``j >= J`` (sorted centres,
+    ``m_j >= m_J > m_r``).  For ``t`` in the box (``t <= y1``):
+    ``s_j(t) - s_r(t) = bh [(t - m_r)^2 - (t - m_j)^2] + rho_j(t) - rho_r(t)``, and
+    ``(t - m_r)^2 - (t - m_j)^2 = (m_j - m_r)(2t - m_j - m_r)`` is nondecreasing in t, so
+    with ``D = m_J - y1 >= 0`` and ``m_j - y1 >= D + i dmin`` (i = j - J):
+    ``(y1 - m_j)^2 >= D^2 + 2 D dmin i``, hence
+    ``s_j - s_r <= bh (m_J - m_r)(2 y1 - m_J - m_r) + suf[J] - rho_lo[r] - 2 bh D dmin i``.
+    Summing the geometric series over ``i = 0 .. count-1`` gives
+    ``exp(F) min(count, 1 / (1 - q))``, ``q = exp(-2 bh Dl dmin)`` for any ``0 <= Dl <= D``.
+    The left side is the mirror image (``y = y0``, ``D = y0 - m_{s-1}``).  Returns None if
+    ``D >= 0`` cannot be certified.
+    """
+    count, mJ, k, sJ, rho_far, rho_r = side
+    D = bk.lo(bk.num(mJ) - y) if right else bk.lo(y - bk.num(mJ))
+    if not D >= 0:
+        return None
+    F = k * (2 * y - sJ) + (rho_far - rho_r)
+    one_minus_q = 1 - bk.exp(-(ph.two_bh_dmin * D))
+    geo = bk.num(count)
+    if bk.lo(one_minus_q) > 0:
+        geo = bk.min(geo, 1 / one_minus_q)
+    return bk.exp(F) * geo
+
+
+def tail(bk: Any, ph: PreparedHead, rf: Ref, y0: Any, y1: Any) -> tuple[bool, Any]:
+    """``(has_far, T)``: ``T`` bounds the far columns' ``sum exp(s_j - s_r)`` on ``[y0, y1]``.
+
+    ``has_far`` is False when every grid column is in the window (then ``T = 0``);
+    ``T`` is None when no bound could be certified.
+    """
+    if rf.right is None and rf.left is None:
+        return False, bk.num(0)
+    total = bk.num(0)
+    for side, y, right in ((rf.right, y1, True), (rf.left, y0, False)):
+        if side is not None:
+            t = _side_tail(bk, ph, side, y, right)
+            if t is None:
+                return True, None
+            total = total + t
+    return True, total
+
+
+# -- weights and the linear programme -----------------------------------------------------
+
+def weights(bk: Any, ph: PreparedHead, rf: Ref, y0: Any, y1: Any
+            ) -> tuple[list[Any], list[Any], list[float], list[float]]:
+    """Bounds ``lo_i <= W_i(y) <= hi_i`` for all y in the box, for every LP item.
+
+    Items: the window columns, then the constant group, then the far columns; ``W_i`` is
+    the item's total softmax weight, so the ``W_i`` are >= 0 and sum to 1.  With ``E_j(y) =
+    exp(s_j(y) - s_r(y))``, ``s_j - s_r = dA'_j + dB_j (y - m_r)`` is monotone in y (the sign
+    of ``dB_j`` is exact), so ``Plo_i <= E_i <= Phi_i`` with the exponential of its values at
+    the ends; for the constant group ``E_C = Csum exp(cA - B_r (y - m_r))``.  The far sum F
+    obeys ``0 <= F <= T`` (:func:`tail`).  Since ``x / (x + S)`` increases in x and decreases
+    in S: ``W_i >= Plo_i / (Plo_i + sum_{k != i} Phi_k + T)`` and
+    ``W_i <= Phi_i / (Phi_i + sum_{k != i} Plo_k)``; far: ``0 <= W_F <= T / (T + sum Plo)``.
+    Without a tail bound the lower bounds are 0 and the far weight's upper bound is 1.
+    Returns backend ``lo``, ``hi`` and their float mids (for choosing lambda only).
+    """
+    x0, x1 = y0 - rf.m_r, y1 - rf.m_r
+    exp = bk.exp
+    Plo, Phi = [], []
+    for da, db, sg in zip(rf.dA, rf.dB, rf.dB_sign):
+        if sg > 0:
+            Plo.append(exp(da + db * x0))
+            Phi.append(exp(da + db * x1))
+        elif sg < 0:
+            Plo.append(exp(da + db * x1))
+            Phi.append(exp(da + db * x0))
+        else:
+            e = exp(da)
+            Plo.append(e)
+            Phi.append(e)
+    if ph.has_const:
+        c0, c1 = exp(rf.cA - rf.B_r * x0), exp(rf.cA - rf.B_r * x1)
+        if rf.B_r_sign < 0:
+            c0, c1 = c1, c0
+        elif rf.B_r_sign == 0:
+            c0, c1 = bk.min(c0, c1), bk.max(c0, c1)
+        Plo.append(c1 * ph.Csum)  # B_r > 0: E_C decreases in y
+        Phi.append(c0 * ph.Csum)
+    Slo, Shi = sum(Plo[1:], Plo[0]), sum(Phi[1:], Phi[0])
+    has_far, T = tail(bk, ph, rf, y0, y1)
+    zero = bk.num(0)
+    if has_far and T is not None:
+        Shi = Shi + T
+    lo = [zero if T is None else p / (p + (Shi - q)) for p, q in zip(Plo, Phi)]
+    hi = [q / (q + (Slo - p)) for p, q in zip(Plo, Phi)]
+    if has_far:
+        lo.append(zero)
+        hi.append(bk.num(1) if T is None else T / (T + Slo))
+    mid = bk.mid
+    return lo, hi, [mid(x) for x in lo], [mid(x) for x in hi]
+
+
+def _fill(lof: list[float], hif: list[float], gvals: list[float], order: list[int]) -> float:
+    """Heuristic lambda: the value at which a greedy fill in ``order`` uses up the mass."""
+    need = 1.0 - sum(lof)
+    acc = 0.0
+    for i in order:
+        acc += hif[i] - lof[i]
+        if acc >= need:
+            return gvals[i]
+    return gvals[order[-1]]
+
+
+def lp_upper(bk: Any, lo: list[Any], hi: list[Any], lof: list[float], hif: list[float],
+             rf: Ref, key: str) -> Any:
+    """Upper bound of ``sum_i W_i g_i`` over ``lo_i <= W_i <= hi_i``, ``sum W = 1``.
+
+    For every real lambda, ``sum W_i g_i = lambda + sum W_i (g_i - lambda)``.  With
+    ``s_i = hi(g_hi_i - lambda) >= g_i - lambda`` and ``W_i >= 0``: ``W_i (g_i - lambda) <=
+    W_i s_i <= hi_i s_i`` if ``s_i >= 0`` and ``<= lo_i s_i`` if ``s_i < 0``.  Any lambda is
+    valid; the greedy fill picks the one that makes the bound the LP optimum.
+    """
+    g = rf.g[key]
+    lam = _fill(lof, hif, [x[1] for x in rf.gf[key]], rf.order[key][0])
+    tot = bk.num(lam)
+    for i in range(len(lo)):
+        s = bk.hi(g[i][1] - lam)
+        tot = tot + (hi[i] if s >= 0 else lo[i]) * s
+    return tot
+
+
+def lp_lower(bk: Any, lo: list[Any], hi: list[Any], lof: list[float], hif: list[float],
+             rf: Ref, key: str) -> Any:
+    """Lower bound of ``sum_i W_i g_i``: the mirror image of :func:`lp_upper`."""
+    g = rf.g[key]
+    lam = _fill(lof, hif, [x[0] for x in rf.gf[key]], rf.order[key][1])
+    tot = bk.num(lam)
+    for i in range(len(lo)):
+        s = bk.lo(g[i][0] - lam)
+        tot = tot + (hi[i] if s <= 0 else lo[i]) * s
+    return tot
+
+
+# -- one box -------------------------------------------------------------------------------
+
+def point_error(bk: Any, ph: PreparedHead, rf: Ref, c: Any) -> Pair | None:
+    """Enclosure of ``e_h(c)`` at every point c of the (tiny) backend number ``c``.
+
+    ``e_h = sum_j w_j (V_j - f)`` with ``f = g R(c)`` (weights sum to 1), written as
+    ``N/D - (f - v0)`` with ``N = sum E_j (V_j - v0)``, ``D = sum E_j`` over window and
+    constant group.  The far columns add ``F <= T`` to D and ``F vbar`` to N with
+    ``vbar - v0`` in the far value range, so ``e_h = N/D - (f - v0) + theta (vbar - v0 -
+    N/D)`` with ``0 <= theta = F/(D + F) <= T/D`` and ``|vbar - v0 - N/D| <= Vspan`` (both
+    are differences of convex combinations of values).  Returns None without a tail bound.
+    """
+    x = c - rf.m_r
+    exp = bk.exp
+    N = D = bk.num(0)
+    gV = rf.g["V"]
+    for i, (da, db) in enumerate(zip(rf.dA, rf.dB)):
+        E = exp(da + db * x)
+        N = N + E * gV[i][0]
+        D = D + E
+    if ph.has_const:
+        E = exp(rf.cA - rf.B_r * x)
+        N = N + E * rf.CgV
+        D = D + E * ph.Csum
+    f = ph.gb * bk.min(bk.max(c, ph.an), ph.bn)
+    e = N / D - (f - rf.v0)
+    has_far, T = tail(bk, ph, rf, c, c)
+    if not has_far:
+        return e, e
+    if T is None:
+        return None
+    t = T * ph.Vspan / D
+    return e - t, e + t
+
+
+def box_endpoints(bk: Any, y_lo: float, y_hi: float, depth: int, index: int) -> tuple[Any, Any]:
+    """Backend numbers containing the exact ends ``y_lo + (y_hi - y_lo) i / 2^depth``, i+1."""
+    base, width = bk.num(y_lo), bk.num(y_hi) - bk.num(y_lo)
+    out = []
+    for i in (index, index + 1):
+        if i < 2 ** 53 and depth <= _EXACT_DEPTH:
+            out.append(base + width * math.ldexp(i, -depth))  # i 2^-depth is an exact float
+        else:
+            out.append(base + width * bk.rational(Fraction(i, 2 ** depth)))
+    return out[0], out[1]
+
+
+def _intersect(bk: Any, x: Pair, y: Pair) -> Pair:
+    return bk.max(x[0], y[0]), bk.min(x[1], y[1])
+
+
+def _magnitude(bk: Any, x: Pair) -> Any:
+    """``sup |e|`` over ``e in [inf lo, sup hi]`` is at most ``sup max(-lo, hi)``."""
+    return bk.max(-x[0], x[1])
+
+
+def bicentred(bk: Any, el: Pair, er: Pair, de: Pair, w: Any) -> Pair:
+    """Enclosure of e on ``[y0, y1]`` from ``e(y0) in el``, ``e(y1) in er``, ``e' in de``.
+
+    If ``e' >= 0`` a.e. (certainly ``de.lo >= 0``), e is nondecreasing: ``e(Y)`` lies in
+    ``[el.lo, er.hi]``; mirror for ``e' <= 0``.  Otherwise, with ``a = max(-de.lo, 0)``,
+    ``b = max(de.hi, 0)`` and ``w = y1 - y0``: ``e(y) <= el.hi + b (y - y0)`` and
+    ``e(y) <= er.hi + a (y1 - y)``; the minimum of an increasing and a decreasing line is at
+    most its value where they cross, ``(el.hi a + er.hi b + a b w) / (a + b)``; the lower end
+    is the mirror image ``(el.lo b + er.lo a - a b w) / (a + b)``.  (The engine's form.)
+    """
+    zero = bk.num(0)
+    if bk.le(zero, de[0]):
+        return el[0], er[1]
+    if bk.le(de[1], zero):
+        return er[0], el[1]
+    a, b = bk.max(-de[0], zero), bk.max(de[1], zero)
+    abw = a * b * w
+    den = a + b
+    return (el[0] * b + er[0] * a - abw) / den, (el[1] * a + er[1] * b + abw) / den
+
+
+def point_total(bk: Any, heads: list[PreparedHead], refs: list[Ref], c: Any) -> Pair | None:
+    """Enclosure of ``e(c) = sum_h e_h(c)`` (:func:`point_error`), None without a tail bound."""
+    total = None
+    for ph, rf in zip(heads, refs):
+        pe = point_error(bk, ph, rf, c)
+        if pe is None:
+            return None
+        total = pe if total is None else (total[0] + pe[0], total[1] + pe[1])
+    return total
+
+
+def box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float,
+              e_left: Pair | None = None) -> tuple[Any, Pair | None]:
+    """A backend number whose supremum bounds ``sup_{y in [y0, y1]} |e(y)|``.
+
+    The enclosure of e on the box is the intersection of three enclosures, each valid on
+    its own; the function stops as soon as the bound is certainly ``<= upper``:
+
+    1. Zeroth order: ``e_h(y) = sum_j w_j (V_j - v0) - (g R(y) - v0)`` with the sum in
+       ``[lp_lower, lp_upper]`` of the 'V' values and ``R`` nondecreasing, so ``R(Y) =
+       [R(y0), R(y1)]``.
+    2. Bicentred form (:func:`bicentred`) from ``e(y0)``, ``e(y1)`` (:func:`point_total`)
+       and ``e'(Y)``.  e is Lipschitz on the box; for a.e. t, ``e'(t) = sum_h
+       Cov_{w(t)}(B, V) - g_h R_h'(t)`` (the derivative of ``softmax(A + B t)_j`` is
+       ``w_j (B_j - sum_k w_k B_k)``), and for any ``b0, v0``: ``Cov_w(B, V) = S1 - S2 S3``
+       with ``S1 = sum w (B - b0)(V - v0)``, ``S2 = sum w (B - b0)``, ``S3 = sum w (V -
+       v0)``, each enclosed by the LP over the weight boxes; ``R_h'`` is 1 a.e. on a box
+       inside ``[a, b]``, 0 a.e. on a box outside it, in ``[0, 1]`` otherwise.
+    3. Centred mean-value form: ``e(y) = e(c) + int_c^y e'`` with c the exact midpoint, so
+       ``e(Y) in e(c) + e'(Y) (Y - c)``.
+
+    ``e_left``, if given, encloses ``e(y0)`` (the previous box's right end).  Returns the
+    bound and the enclosure of ``e(y1)`` if one was computed (for the next box).
+    """
+    refs, parts = [], []
+    mid = bk.mid((y0 + y1) / 2)
+    e0: Pair | None = None
+    for ph in heads:
+        rf = ph.ref(ph.nearest(mid))
+        refs.append(rf)
+        lo, hi, lof, hif = weights(bk, ph, rf, y0, y1)
+        S3 = (lp_lower(bk, lo, hi, lof, hif, rf, "V"), lp_upper(bk, lo, hi, lof, hif, rf, "V"))
+        R = (bk.min(bk.max(y0, ph.an), ph.bn), bk.min(bk.max(y1, ph.an), ph.bn))
+        f = scale(ph.g, ph.gb, R)
+        z = (S3[0] - (f[1] - rf.v0), S3[1] - (f[0] - rf.v0))
+        e0 = z if e0 is None else (e0[0] + z[0], e0[1] + z[1])
+        parts.append((ph, rf, lo, hi, lof, hif, S3))
+    assert e0 is not None
+    bound = _magnitude(bk, e0)
+    upper_n = bk.num(upper)
+    if bk.le(bound, upper_n):
+        return bound, None
+
+    zero, one = bk.num(0), bk.num(1)
+    de = (zero, zero)
+    for ph, rf, lo, hi, lof, hif, S3 in parts:
+        S1 = (lp_lower(bk, lo, hi, lof, hif, rf, "BV"), lp_upper(bk, lo, hi, lof, hif, rf, "BV"))
+        S2 = (lp_lower(bk, lo, hi, lof, hif, rf, "B"), lp_upper(bk, lo, hi, lof, hif, rf, "B"))
+        p23 = pmul(bk, S2, S3)
+        if bk.le(ph.an, y0) and bk.le(y1, ph.bn):
+            dR = (one, one)
+        elif bk.le(y1, ph.an) or bk.le(ph.bn, y0):
+            dR = (zero, zero)
+        else:
+            dR = (zero, one)
+        gdR = scale(ph.g, ph.gb, dR)
+        de = (de[0] + (S1[0] - p23[1] - gdR[1]), de[1] + (S1[1] - p23[0] - gdR[0]))
+
+    el = e_left if e_left is not None else point_total(bk, heads, refs, y0)
+    er = point_total(bk, heads, refs, y1)
+    enc = e0
+    if el is not None and er is not None:
+        enc = _intersect(bk, enc, bicentred(bk, el, er, de, y1 - y0))
+        bound = _magnitude(bk, enc)
+        if bk.le(bound, upper_n):
+            return bound, er
+    c = (y0 + y1) / 2
+    ec = point_total(bk, heads, refs, c)
+    if ec is not None:
+        mv = pmul(bk, de, (y0 - c, y1 - c))
+        enc = _intersect(bk, enc, (ec[0] + mv[0], ec[1] + mv[1]))
+        bound = _magnitude(bk, enc)
+    return bound, er
+
+
+# -- one point, every column -----------------------------------------------------------
+
+def witness_error(bk: Any, A: list[Fraction], B: list[Fraction], V: list[Fraction],
+                  g: Fraction, a: float, b: float, y: Fraction) -> Any:
+    """Enclosure of ``e_h(y)`` at the exact point y, summing every column explicitly.
+
+    ``e_h(y) = sum_j E_j (V_j - f) / sum_j E_j`` with ``E_j = exp(s_j(y) - s_max)``; the
+    exponents are exact rationals (``s_max`` is the largest score, so every ``E_j <= 1``)
+    and terms are added from the smallest exponent up, which keeps rounding small.
+    """
+    s = [A[j] + B[j] * y for j in range(len(A))]
+    smax = max(s)
+    f = g * min(max(y, Fraction(a)), Fraction(b))
+    fb = bk.rational(f)
+    N = D = bk.num(0)
+    for j in sorted(range(len(s)), key=lambda j: s[j]):
+        E = bk.exp(bk.rational(s[j] - smax))
+        N = N + E * (bk.rational(V[j]) - fb)
+        D = D + E
+    return N / D

@@ -1,0 +1,510 @@
+"""Tests of the independent certificate checker (certify.check).
+
+Engine certificates must be accepted by both backends; every kind of tampering must be
+rejected with a reason (or, where the tampered certificate still states a true and
+verifiable claim, accepted exactly then); malformed certificates raise InputError; the
+checker must not import the engine.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import random
+import subprocess
+import sys
+from fractions import Fraction
+from functools import cache
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from certify.check import check_certificate, check_file
+from certify.check.backends import FlintBackend, PyIntervalBackend, float_down, float_up
+from certify.check.bound import PreparedHead, box_bound, box_endpoints
+from certify.check.model import Rejected, latent_range, reduce_network
+from certify.check.schema import parse_certificate
+from certify.check.verify import parse_tree, run_check, verify_structure
+from certify.errors import InputError
+from certify.network import AttentionNet, canonical_json
+from certify.pipeline import certify
+from certify.spec import parse_spec
+from theorems.constructions import module_for
+
+FAST = dict(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+            deadline=None, derandomize=True)
+
+
+def _spec(p=16, kappa=3.0, a=-1.0, b=1.0, w=((1.0, 0.5),), t=(0.1,), lo=-1.5, hi=1.5,
+          mode="measure", **extra):
+    spec = {"theorem": "single-head",
+            "target": {"kind": "truncated-linear", "a": a, "b": b,
+                       "w": [list(r) for r in w], "t": list(t)},
+            "domain": {"lo": lo, "hi": hi}, "construction": {"p": p, "kappa": kappa},
+            "mode": mode, "tol": extra.pop("tol", 0.01)}
+    spec.update(extra)
+    return spec
+
+
+@cache
+def _cert_text(**kw) -> str:
+    result, cert = certify(parse_spec(_spec(**kw)))
+    assert cert is not None, result.message
+    return json.dumps(cert)
+
+
+def make_cert(**kw) -> dict:
+    """A fresh (mutable) engine certificate; y runs past both a and b unless told."""
+    return json.loads(_cert_text(**kw))
+
+
+def rehash(cert: dict) -> dict:
+    cert["network_sha256"] = hashlib.sha256(canonical_json(cert["network"]).encode()).hexdigest()
+    return cert
+
+
+def flint(cert: dict) -> tuple[bool, str]:
+    return check_certificate(cert, backend="flint")
+
+
+# -- acceptance --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [
+    dict(p=16, kappa=3.0),
+    dict(p=24, kappa=0.5, mode="prove", epsilon=0.1),
+    dict(p=16, kappa=30.0, w=((1.0, 0.5), (0.25, -1.0)), t=(0.1, -0.2)),
+])
+def test_engine_certificates_accepted_by_both_backends(kw):
+    ok, reason, stats = run_check(make_cert(**kw), backend="both")
+    assert ok, reason
+    assert set(stats["backends"]) == {"flint", "pyinterval"}
+    for s in stats["backends"].values():
+        assert s["largest_bound"] <= json.loads(_cert_text(**kw))["claim"]["upper"]
+        assert s["boxes"] == stats["boxes"] > 0
+
+
+@pytest.mark.parametrize("p", [16, 33, 64])
+@pytest.mark.parametrize("kappa", [0.5, 3.0, 30.0])
+def test_engine_certificates_accepted_flint(p, kappa):
+    ok, reason = flint(make_cert(p=p, kappa=kappa))
+    assert ok, reason
+
+
+@pytest.mark.parametrize("kw", [
+    dict(p=20, kappa=2.0, a=0.5, b=2.0, lo=-2.0, hi=2.0),      # y mostly below a
+    dict(p=17, kappa=3.0, lo=-0.5, hi=0.5, mode="prove", epsilon=0.05),  # y inside [a, b]
+    dict(p=16, kappa=3.0, a=-3.0, b=-1.0, w=((2.0, 0.0),), t=(0.25,), lo=-4.0, hi=3.0),
+])
+def test_other_domains_and_modes(kw):
+    ok, reason = check_certificate(make_cert(**kw), backend="both")
+    assert ok, reason
+
+
+def test_parallel_jobs_and_naive_path_agree():
+    cert = make_cert(p=16, kappa=3.0)
+    assert check_certificate(cert, backend="flint", jobs=2)[0]
+    ok, reason, stats = run_check(cert, backend="flint", far_aggregation=False)
+    assert ok, reason
+    bad = copy.deepcopy(cert)
+    bad["claim"]["upper"] *= 0.999
+    ok2, reason2 = check_certificate(bad, backend="flint", jobs=2)
+    assert not ok2 and "box" in reason2
+
+
+def test_progress_is_reported():
+    seen = []
+    ok, _ = check_certificate(make_cert(), backend="flint",
+                              progress=lambda done, total: seen.append((done, total)))
+    assert ok and seen and seen[-1][0] == seen[-1][1]
+
+
+def test_check_file_roundtrip(tmp_path):
+    path = tmp_path / "cert.json"
+    path.write_text(_cert_text(p=16, kappa=3.0))
+    ok, reason, stats = check_file(str(path), backend="flint")
+    assert ok, reason
+    assert stats["backends"]["flint"]["seconds_per_box"] > 0
+
+
+# -- tampering ---------------------------------------------------------------------------
+
+def _rejected(cert, *words, backend="flint"):
+    ok, reason = check_certificate(cert, backend=backend)
+    assert not ok
+    for w in words:
+        assert w in reason, reason
+    return reason
+
+
+@pytest.mark.parametrize("backend", ["flint", "pyinterval"])
+def test_lowered_upper_rejected_with_box_and_numbers(backend):
+    cert = make_cert()
+    cert["claim"]["upper"] *= 0.999
+    reason = _rejected(cert, backend=backend)
+    assert backend in reason and "output token 0 row 0, box" in reason
+    assert "checker bound" in reason and "> claim.upper" in reason
+
+
+def test_upper_at_lower_rejected():
+    cert = make_cert()
+    cert["claim"]["upper"] = cert["claim"]["lower"]
+    _rejected(cert, "box")
+
+
+def test_raised_lower_rejected():
+    cert = make_cert()
+    _, _, stats = run_check(cert, backend="flint")
+    true_low = stats["backends"]["flint"]["witness_error_lower"]
+    cert["claim"]["lower"] = cert["witness"]["error_lower"] = true_low * (1 + 1e-9)
+    _rejected(cert, "witness")
+
+
+def test_claim_consistency_rejected():
+    cert = make_cert()
+    cert["claim"]["lower"] = cert["claim"]["upper"] * 1.5
+    _rejected(cert, "claim.lower")
+    cert = make_cert()
+    cert["claim"]["upper"] *= 1.5  # still a true bound, but not within tol of lower
+    _rejected(cert, "tol")
+    cert = make_cert(p=17, kappa=3.0, lo=-0.5, hi=0.5, mode="prove", epsilon=0.05)
+    cert["claim"]["epsilon"] = cert["claim"]["upper"] * 0.5
+    _rejected(cert, "epsilon")
+
+
+@pytest.mark.parametrize("path", [
+    ("layers", 1, "heads", 0, "W_K", 0, 2),
+    ("layers", 1, "heads", 0, "W_K", 1, 1),
+    ("layers", 1, "heads", 0, "W_O", 0, 0),
+    ("layers", 0, "bias", 7, 2),   # an anchor's L_j^2 entry
+    ("layers", 0, "weights", 0, 4),
+])
+def test_network_weight_change_rejected(path):
+    cert = make_cert()
+    obj = cert["network"]
+    for key in path[:-1]:
+        obj = obj[key]
+    obj[path[-1]] = obj[path[-1]] * (1 + 2.0 ** -30) + 2.0 ** -40
+    _rejected(copy.deepcopy(cert), "network_sha256")
+    _rejected(rehash(cert), "construction builds")
+
+
+@pytest.mark.parametrize("field,value", [
+    ("a", -1.0 + 2.0 ** -20), ("b", 1.5), ("w", [[1.0, 0.5 + 2.0 ** -40]]), ("t", [0.1000001])])
+def test_target_change_rejected(field, value):
+    cert = make_cert()
+    cert["target"][field] = value
+    _rejected(cert)
+
+
+def test_target_mismatch_in_reduction():
+    cert = make_cert(w=((1.0, 0.5), (0.25, -1.0)), t=(0.1, -0.2))
+    net = AttentionNet.from_json_obj(cert["network"])
+    w = np.array(cert["target"]["w"])
+    t = np.array(cert["target"]["t"])
+    assert len(reduce_network(net, w, t)) == 2
+    for w2, t2 in ((w * [[1, 1], [1, 2]], t), (w, t + [0, 2.0 ** -50]), (w[::-1].copy(), t)):
+        with pytest.raises(Rejected, match="target does not match the network"):
+            reduce_network(net, w2, t2)
+
+
+def test_reduction_structure_violations():
+    cert = make_cert()
+    obj = copy.deepcopy(cert["network"])
+    obj["layers"][1]["heads"][0]["W_K"][0][0] = 1.0  # a key reads the varying row u
+    with pytest.raises(Rejected, match="key or value depends on the input"):
+        reduce_network(AttentionNet.from_json_obj(obj), np.array(cert["target"]["w"]),
+                       np.array(cert["target"]["t"]))
+    obj = copy.deepcopy(cert["network"])
+    obj["layers"][0]["weights"].append([4, 0, 0, 0, 1.0])  # column 0 varies in rows 0, 4
+    with pytest.raises(Rejected, match="more than one scalar"):
+        reduce_network(AttentionNet.from_json_obj(obj), np.array(cert["target"]["w"]),
+                       np.array(cert["target"]["t"]))
+    obj = copy.deepcopy(cert["network"])
+    obj["layers"][0]["bias"].append(obj["layers"][0]["bias"][0])
+    with pytest.raises(Rejected, match="repeated"):
+        reduce_network(AttentionNet.from_json_obj(obj), np.array(cert["target"]["w"]),
+                       np.array(cert["target"]["t"]))
+
+
+def test_dropped_or_truncated_box_rejected():
+    cert = make_cert()
+    entry = cert["cover"][0]
+    k = entry["tree"].rindex("0")
+    entry["tree"] = entry["tree"][:k] + entry["tree"][k + 1:]
+    entry["bounds"].pop()
+    _rejected(copy.deepcopy(cert), "tree")
+    cert = make_cert()
+    cert["cover"][0]["tree"] = cert["cover"][0]["tree"][:-1]
+    _rejected(cert, "truncated")
+    cert = make_cert()
+    cert["cover"][0]["bounds"].pop()
+    _rejected(cert, "bounds")
+    cert = make_cert()
+    cert["cover"][0]["tree"] += "0"
+    _rejected(cert, "after its last leaf")
+    cert = make_cert()
+    cert["cover"].append(copy.deepcopy(cert["cover"][0]))
+    _rejected(cert, "two entries")
+
+
+@pytest.mark.parametrize("end", ["y_lo", "y_hi"])
+def test_cover_range_not_covering_rejected(end):
+    cert = make_cert()
+    e = cert["cover"][0]
+    shift = (e["y_hi"] - e["y_lo"]) / 64
+    e[end] += shift if end == "y_lo" else -shift
+    _rejected(cert, "does not contain")
+
+
+def test_witness_outside_domain_rejected():
+    cert = make_cert()
+    cert["witness"]["x"][0][0] = 1.5 + 2.0 ** -20
+    _rejected(cert, "outside the domain")
+    cert = make_cert()
+    cert["witness"]["token"] = 5
+    _rejected(cert, "witness names no output")
+
+
+def test_witness_moved_to_small_error_rejected():
+    cert = make_cert()
+    cert["witness"]["x"] = [[0.0, 0.0]]  # y = 0.1, far from the worst case
+    _rejected(cert, "witness")
+
+
+# -- malformed input -------------------------------------------------------------------
+
+@pytest.mark.parametrize("mutate", [
+    lambda c: c.pop("cover"),
+    lambda c: c.pop("network_sha256"),
+    lambda c: c["claim"].pop("upper"),
+    lambda c: c.__setitem__("schema", "other/1"),
+    lambda c: c["claim"].__setitem__("upper", "0.1"),
+    lambda c: c["claim"].__setitem__("upper", True),
+    lambda c: c["claim"].__setitem__("upper", math.nan),
+    lambda c: c["claim"].__setitem__("lower", math.inf),
+    lambda c: c["network"]["layers"][1]["heads"][0]["W_Q"][0].__setitem__(0, math.nan),
+    lambda c: c["cover"][0].__setitem__("tree", "1020"),
+    lambda c: c["cover"][0].__setitem__("tree", ""),
+    lambda c: c["cover"][0].__setitem__("bounds", "x"),
+    lambda c: c["cover"][0].__setitem__("token", -1),
+    lambda c: c["witness"].__setitem__("x", [[0.0]]),
+    lambda c: c["domain"].__setitem__("lo", [[2.0, 2.0]]),
+    lambda c: c["terms"].__setitem__(0, [1, 0, -1.0, 1.0]),
+    lambda c: c.__setitem__("theorem", "no-such-theorem"),
+    lambda c: c["construction"].__setitem__("p", 1),
+    lambda c: c["network"].__setitem__("format", "other"),
+    lambda c: c.__setitem__("network", []),
+], ids=lambda f: "m")
+def test_malformed_raises_input_error(mutate):
+    cert = make_cert()
+    mutate(cert)
+    with pytest.raises(InputError):
+        check_certificate(cert, backend="flint")
+
+
+def test_not_an_object_and_bad_arguments():
+    with pytest.raises(InputError):
+        check_certificate([], backend="flint")
+    with pytest.raises(InputError):
+        check_certificate(make_cert(), backend="mpfr")
+    with pytest.raises(InputError):
+        check_certificate(make_cert(), backend="flint", jobs=0)
+
+
+def test_check_file_bad_input(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        check_file(str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="malformed JSON"):
+        check_file(str(bad))
+    nan = tmp_path / "nan.json"
+    nan.write_text(_cert_text().replace('"upper": ', '"upper": NaN, "x": ', 1))
+    with pytest.raises(InputError, match="non-finite"):
+        check_file(str(nan))
+    big = tmp_path / "big.json"
+    big.write_text(_cert_text().replace('"upper": ', '"upper": 1e999, "x": ', 1))
+    with pytest.raises(InputError, match="non-finite"):
+        check_file(str(big))
+
+
+# -- independence ------------------------------------------------------------------------
+
+def test_checker_does_not_import_the_engine():
+    code = ("import sys, certify.check, certify.check.verify; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('certify'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert "certify.check.verify" in out
+    for name in ("engine", "enclosure", "intervals", "reduction", "pipeline", "certificate"):
+        assert f"certify.{name}" not in out
+
+
+# -- the arithmetic and the bound itself -------------------------------------------------
+
+@given(st.fractions(min_value=-1e300, max_value=1e300))
+@settings(max_examples=200, **FAST)
+def test_float_down_up_are_tight(q):
+    lo, hi = float_down(q), float_up(q)
+    assert Fraction(lo) <= q <= Fraction(hi)
+    assert math.nextafter(lo, math.inf) >= hi or Fraction(lo) == q
+
+
+def test_tree_parser():
+    assert parse_tree("0") == [(0, 0)]
+    assert parse_tree("10100") == [(1, 0), (2, 2), (2, 3)]
+    for bad in ("1", "10", "00", "101"):
+        with pytest.raises(Rejected):
+            parse_tree(bad)
+
+
+def _mp(q: Fraction) -> mpmath.mpf:
+    return mpmath.mpf(q.numerator) / q.denominator
+
+
+def _exact_error(hd_list, terms, y: Fraction) -> mpmath.mpf:
+    """|e(y)| at 60 digits over all columns (an independent reference)."""
+    with mpmath.workdps(60):
+        total = mpmath.mpf(0)
+        yy = _mp(y)
+        for hd, (num, den, a, b) in zip(hd_list, terms):
+            s = [_mp(A) + _mp(B) * yy for A, B in zip(hd.A, hd.B)]
+            smax = max(s)
+            E = [mpmath.exp(x - smax) for x in s]
+            o = sum(e * _mp(v) for e, v in zip(E, hd.V)) / sum(E)
+            total += o - mpmath.mpf(num) / den * min(max(yy, a), b)
+        return abs(total)
+
+
+@pytest.mark.parametrize("backend", [FlintBackend, PyIntervalBackend])
+def test_box_bounds_dominate_sampled_errors(backend):
+    """Soundness: the checker's bound on a box is >= |e| at sampled points of the box."""
+    cert = make_cert(p=16, kappa=3.0)
+    problem = verify_structure(parse_certificate(cert))
+    out, (y_lo, y_hi), leaves = problem.outputs[0], problem.ranges[0], problem.leaves[0]
+    bk = backend()
+    rng = random.Random(1)
+    with bk.context():
+        heads = [PreparedHead(bk, hd.A, hd.B, hd.V, Fraction(n, d), a, b, y_lo, y_hi, True)
+                 for hd, (n, d, a, b) in zip(out.heads, problem.terms)]
+        for k in rng.sample(range(len(leaves)), 40):
+            depth, i = leaves[k]
+            y0, y1 = box_endpoints(bk, y_lo, y_hi, depth, i)
+            bound = bk.ub(box_bound(bk, heads, y0, y1, 0.0)[0])  # upper 0: full enclosure
+            t0, t1 = Fraction(i, 2 ** depth), Fraction(i + 1, 2 ** depth)
+            for _ in range(3):
+                t = t0 + (t1 - t0) * Fraction(rng.randrange(1025), 1024)
+                y = Fraction(y_lo) + (Fraction(y_hi) - Fraction(y_lo)) * t
+                assert _exact_error(out.heads, problem.terms, y) <= bound
+
+
+def test_backends_agree_on_witness():
+    _, _, stats = run_check(make_cert(), backend="both")
+    a = stats["backends"]["flint"]["witness_error_lower"]
+    b = stats["backends"]["pyinterval"]["witness_error_lower"]
+    assert abs(a - b) <= 1e-14 * abs(a)
+
+
+def test_latent_range_exact():
+    coef = np.array([[1.0, 0.0], [-2.0, 0.0]])
+    lo, hi = np.full((2, 2), -1.0), np.full((2, 2), 0.5)
+    assert latent_range(coef, 0.25, lo, hi) == (Fraction(-1) - 1 + Fraction(1, 4),
+                                                Fraction(1, 2) + 2 + Fraction(1, 4))
+
+
+# -- property tests: single-number tampering -------------------------------------------
+
+@given(st.data())
+@settings(max_examples=25, **FAST)
+def test_any_single_tree_flip_rejected(data):
+    cert = make_cert()
+    tree = cert["cover"][0]["tree"]
+    k = data.draw(st.integers(0, len(tree) - 1))
+    cert["cover"][0]["tree"] = tree[:k] + ("1" if tree[k] == "0" else "0") + tree[k + 1:]
+    # A complete pre-order tree has exactly one more '0' than '1'; a flip breaks that.
+    assert not flint(cert)[0]
+
+
+def _numbers(obj, path=()):
+    if isinstance(obj, bool):
+        return
+    if isinstance(obj, (int, float)):
+        yield path
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _numbers(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _numbers(v, path + (i,))
+
+
+@given(st.data())
+@settings(max_examples=30, **FAST)
+def test_any_single_network_number_change_rejected(data):
+    cert = make_cert()
+    paths = list(_numbers(cert["network"]))
+    path = data.draw(st.sampled_from(paths))
+    delta = data.draw(st.sampled_from([2.0 ** -45, -(2.0 ** -30), 1e-6, 1.0, -3.0]))
+    obj = cert["network"]
+    for key in path[:-1]:
+        obj = obj[key]
+    old_text = canonical_json(cert["network"])
+    obj[path[-1]] = obj[path[-1]] + delta
+    changed = canonical_json(cert["network"]) != old_text
+    try:
+        ok, _ = flint(rehash(cert))
+    except InputError:
+        ok = False  # e.g. an index moved out of range or became fractional
+    assert ok == (not changed)
+
+
+@given(st.data())
+@settings(max_examples=25, **FAST)
+def test_domain_change_accepted_iff_claim_still_valid(data):
+    cert = make_cert()
+    side = data.draw(st.sampled_from(["lo", "hi"]))
+    j = data.draw(st.integers(0, 1))
+    delta = data.draw(st.sampled_from([-0.5, -0.05, -1e-9, 1e-9, 0.05, 0.5]))
+    cert["domain"][side][0][j] += delta
+    lo = np.array(cert["domain"]["lo"], float).T
+    hi = np.array(cert["domain"]["hi"], float).T
+    if np.any(lo > hi):
+        with pytest.raises(InputError):
+            flint(cert)
+        return
+    ok, reason = flint(cert)
+    # The claim stays true and checkable iff the construction still builds the stored
+    # network, the cover still contains the exact latent range, and the witness is inside.
+    mod = module_for("single-head")
+    same_net = mod.build_from_spec(cert["target"], lo, hi, cert["construction"]).net.to_json() \
+        == canonical_json(cert["network"])
+    coef = np.zeros((2, 1))
+    coef[:, 0] = cert["target"]["w"][0]
+    ymin, ymax = latent_range(coef, cert["target"]["t"][0], lo, hi)
+    e = cert["cover"][0]
+    covered = Fraction(e["y_lo"]) <= ymin and ymax <= Fraction(e["y_hi"])
+    x = np.array(cert["witness"]["x"], float).T
+    inside = bool(np.all(lo <= x) and np.all(x <= hi))
+    assert ok == (same_net and covered and inside), reason
+
+
+@given(st.floats(min_value=-0.5, max_value=0.5))
+@settings(max_examples=25, **FAST)
+def test_upper_change_accepted_only_when_true_and_within_tol(rel):
+    cert = make_cert()
+    upper0, lower = cert["claim"]["upper"], cert["claim"]["lower"]
+    upper = upper0 * (1 + rel)
+    cert["claim"]["upper"] = upper
+    ok, reason = flint(cert)
+    within_tol = Fraction(upper) <= (1 + Fraction(cert["claim"]["tol"])) * Fraction(lower)
+    if upper >= upper0:  # every box still verifies; only the tolerance can fail
+        assert ok == within_tol, reason
+    if upper < lower:  # below the witness error: no true claim
+        assert not ok
+    if ok:
+        assert lower <= upper and within_tol
