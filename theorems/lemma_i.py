@@ -98,10 +98,18 @@ def _rational(x: Any) -> sp.Expr:
 
 
 def default_terms(kappa_value: Any) -> int:
-    """Number of explicit series terms: ``ceil(sqrt(60/kappa))`` clipped to ``[4, 4000]``.
+    """Number of explicit series terms used by :func:`a_priori_bound_I3`.
 
-    Any number of terms gives a valid bound (the rest is bounded by the geometric tail);
-    this choice makes the tail below ``e^{-60}`` relative.  Symbolic kappa: 4 terms.
+    Parameters
+    ----------
+    kappa_value : number or sympy expression
+
+    Returns
+    -------
+    int
+        ``ceil(sqrt(60/kappa))`` clipped to ``[4, 4000]`` for a number (the geometric tail is
+        then below ``e^{-60}`` relative), 4 for a symbolic kappa.  Any value gives a valid
+        upper bound; this one makes the closed form nearly exact.
     """
     kv = _rational(kappa_value)
     if not kv.is_number:
@@ -110,27 +118,62 @@ def default_terms(kappa_value: Any) -> int:
 
 
 def tail_bound(kap: Any, K: int) -> sp.Expr:
-    """``T_K(r) = r^K ((K+1) - K r)/(1 - r)^2``, ``r = e^{-kap K}``: bounds
-    ``sum_{k>=K} (k+1) e^{-kap k^2}`` for ``kap > 0``, ``K >= 1`` (I3.tail-series)."""
+    """Closed-form bound of the series tail ``sum_{k>=K} (k+1) e^{-kap k^2}``.
+
+    Parameters
+    ----------
+    kap : number or sympy expression
+        Must be positive for the bound to hold (then ``r = e^{-kap K} < 1``).
+    K : int
+        First omitted index, ``K >= 1``.
+
+    Returns
+    -------
+    sympy expression
+        ``T_K(r) = r^K ((K+1) - K r)/(1 - r)^2`` with ``r = e^{-kap K}`` (I3.tail-series:
+        ``e^{-kap k^2} <= r^k`` for ``k >= K`` and ``sum_{k>=K} (k+1) r^k = T_K(r)``).
+    """
     r = sp.exp(-_rational(kap) * K)
     return r**K * ((K + 1) - K * r) / (1 - r) ** 2
 
 
 def tail_bound_outside(kap: Any, K: int) -> sp.Expr:
-    """``U_K(r) = r^K (K - (K-1) r)/(1 - r)^2``, ``r = e^{-kap K}``: bounds
-    ``sum_{k>=K} k e^{-kap k^2}``."""
+    """Closed-form bound of ``sum_{k>=K} k e^{-kap k^2}`` (same argument as :func:`tail_bound`).
+
+    Parameters
+    ----------
+    kap : number or sympy expression
+        Positive.
+    K : int
+        First omitted index, ``K >= 1``.
+
+    Returns
+    -------
+    sympy expression
+        ``U_K(r) = r^K (K - (K-1) r)/(1 - r)^2`` with ``r = e^{-kap K}``.
+    """
     r = sp.exp(-_rational(kap) * K)
     return r**K * (K - (K - 1) * r) / (1 - r) ** 2
 
 
 def a_priori_bound_I3(kap: Any = kappa, delta: Any = 1, terms: int | None = None) -> sp.Expr:
-    """Our proved bound ``Delta (1/2 + 2 sum_{k>=1} (k+1) e^{-kappa k^2})`` in closed form.
+    """Our proved I3 bound ``Delta (1/2 + 2 sum_{k>=1} (k+1) e^{-kappa k^2})`` in closed form.
 
-    The series is replaced by its first ``N = terms`` terms plus the geometric tail bound
-    :func:`tail_bound` with ``K = N + 1``, so the returned exact sympy expression is an
-    upper bound of the series form :func:`i3_series` (for ``kappa > 0``; it is exact up to
-    the tail).  ``kap`` and ``delta`` may be symbols, rationals or binary64 floats (converted
-    exactly).
+    Parameters
+    ----------
+    kap : symbol, rational or float, default the positive symbol ``kappa``
+        Floats are taken as their exact binary64 value; must be positive.
+    delta : symbol, rational or float, default 1
+        The anchor spacing Delta.
+    terms : int, optional
+        Number N of explicit terms (default :func:`default_terms`).
+
+    Returns
+    -------
+    sympy expression
+        ``Delta (1/2 + 2 (sum_{k=1}^{N} (k+1) e^{-kappa k^2} + T_{N+1}(e^{-kappa (N+1)})))``:
+        an exact expression that is an upper bound of the series :func:`i3_series`
+        (I3.tail-series), and therefore of ``sup_y |o(y) - Range_[a,b](y)|`` (Lemma I3).
     """
     kv = _rational(kap)
     n = default_terms(kv) if terms is None else int(terms)
@@ -142,7 +185,18 @@ def a_priori_bound_I3(kap: Any = kappa, delta: Any = 1, terms: int | None = None
 
 def a_priori_bound_I3_outside(kap: Any = kappa, delta: Any = 1,
                               terms: int | None = None) -> sp.Expr:
-    """Closed-form upper bound of ``Delta sum_{k>=1} k e^{-kappa k^2}`` (y outside [a, b])."""
+    """Closed-form upper bound of ``Delta sum_{k>=1} k e^{-kappa k^2}``, the I3 bound for y
+    outside ``[a, b]``.
+
+    Parameters
+    ----------
+    kap, delta, terms
+        As in :func:`a_priori_bound_I3`.
+
+    Returns
+    -------
+    sympy expression
+    """
     kv = _rational(kap)
     n = default_terms(kv) if terms is None else int(terms)
     s = sp.Add(*[k * sp.exp(-kv * k * k) for k in range(1, n + 1)])
@@ -150,7 +204,18 @@ def a_priori_bound_I3_outside(kap: Any = kappa, delta: Any = 1,
 
 
 def i3_series(kap: Any = kappa, delta: Any = Delta) -> sp.Expr:
-    """The bound of MATH.md as an (unevaluated) infinite series."""
+    """The I3 bound of MATH.md as an unevaluated infinite series.
+
+    Parameters
+    ----------
+    kap : symbol or number, default ``kappa``
+    delta : symbol or number, default ``Delta``
+
+    Returns
+    -------
+    sympy expression
+        ``delta (1/2 + 2 Sum((k+1) exp(-kap k^2), (k, 1, oo)))``.
+    """
     k = sp.Symbol("k", integer=True, positive=True)
     return _rational(delta) * (half + 2 * sp.Sum((k + 1) * sp.exp(-_rational(kap) * k**2),
                                                  (k, 1, sp.oo)))
@@ -158,9 +223,28 @@ def i3_series(kap: Any = kappa, delta: Any = Delta) -> sp.Expr:
 
 def a_priori_bound_I3_arb(kap: Any, delta: Any = 1, terms: int | None = None,
                           prec: int = 128) -> arb:
-    """Arb ball containing :func:`a_priori_bound_I3` exactly (its ``upper()`` is rigorous).
+    """Rigorous evaluation of :func:`a_priori_bound_I3`.
 
-    ``kap`` must be positive; floats are taken as their exact binary64 values.
+    Parameters
+    ----------
+    kap : number
+        Positive; floats are taken as their exact binary64 value.
+    delta : number, default 1
+    terms : int, optional
+        As in :func:`a_priori_bound_I3`.
+    prec : int
+        Arb working precision in bits.
+
+    Returns
+    -------
+    flint.arb
+        A ball containing the exact value of the closed form; its ``upper()`` is a rigorous
+        upper bound of the I3 bound.
+
+    Raises
+    ------
+    ValueError
+        If ``kap`` is not a positive number.
     """
     kv = _rational(kap)
     if not (kv.is_number and kv > 0):
@@ -170,17 +254,34 @@ def a_priori_bound_I3_arb(kap: Any, delta: Any = 1, terms: int | None = None,
 
 
 def range_expr(v: Any, a: Any, b: Any) -> sp.Expr:
-    """``Range_[a,b](v) = min(max(v, a), b)``."""
+    """``Range_[a,b](v) = min(max(v, a), b)`` as a sympy expression.
+    """
     return sp.Min(sp.Max(v, a), b)
 
 
 def head_error_expr(a: Any, b: Any, p: int, kap: Any, values: list[sp.Expr] | None = None,
                     target: sp.Expr | None = None) -> sp.Expr:
-    """Exact ``o(y) - target(y)`` of the ideal head (anchors ``a + j Delta``, exact beta).
+    """Exact error ``o(y) - target(y)`` of the ideal head as a sympy expression in ``y``.
 
-    Written as ``sum_j (v_j - target(y)) / sum_i exp(s_i - s_j)`` with
-    ``s_i - s_j = beta ((y - L_j)^2 - (y - L_i)^2)`` (weights sum to 1).  Defaults: values
-    ``L_j`` and target ``Range_[a,b](y)``.
+    Parameters
+    ----------
+    a, b : number
+        Interval of the anchors ``L_j = a + j (b - a)/(p - 1)`` (exact).
+    p : int
+        Number of anchors, ``p >= 2``.
+    kap : number
+        ``kappa``; ``beta = kappa / Delta^2`` exactly.
+    values : list of sympy expressions, optional
+        Values ``v_j`` (default ``L_j``).
+    target : sympy expression in ``y``, optional
+        Default ``Range_[a,b](y)``.
+
+    Returns
+    -------
+    sympy expression
+        ``sum_j (v_j - target(y)) / sum_i exp(s_i - s_j)`` with
+        ``s_i - s_j = beta ((y - L_j)^2 - (y - L_i)^2)``: equal to ``o(y) - target(y)`` because
+        the weights sum to 1.
     """
     a, b, kv = _rational(a), _rational(b), _rational(kap)
     dl = (b - a) / (p - 1)
@@ -204,7 +305,14 @@ def _instance_case(a: Any, b: Any, p: int, kap: Any, lo: Any, hi: Any, bound: sp
 
 
 def obligations() -> list[Obligation]:
-    """The obligations of Lemma I (identity and inequality kinds; I5.general is open)."""
+    """The obligations of Lemma I.
+
+    Returns
+    -------
+    list of Obligation
+        Identity and inequality obligations for I1-I5 (see the module docstring); I5.general
+        is the only open one.
+    """
     obs: list[Obligation] = []
     L = sp.Symbol("L", real=True)
     # ---------------------------------------------------------------- I1

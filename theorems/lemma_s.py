@@ -30,12 +30,24 @@ delta_nn = sp.Symbol("delta", nonnegative=True)
 
 
 def a_priori_bound() -> sp.Expr:
-    """``|J| exp(-delta)``: the bound on the softmax mass of the indices in J."""
+    """The bound of Lemma S.
+
+    Returns
+    -------
+    sympy expression
+        ``|J| exp(-delta)``, the bound on the softmax mass of the indices in J.
+    """
     return J * sp.exp(-delta_nn)
 
 
 def obligations() -> list[Obligation]:
-    """The obligations of Lemma S (all identity kind)."""
+    """The obligations of Lemma S.
+
+    Returns
+    -------
+    list of Obligation
+        Five identity obligations (S.pointwise, S.pointwise-max, S.concrete, S.gap, S.sum).
+    """
     den = sp.exp(s_star) + sp.exp(s_j) + R
     soft_j = sp.exp(s_j) / den
     soft_max = sp.exp(s_star) / (sp.exp(s_star) + R)

@@ -120,13 +120,47 @@ class Fact:
 
 
 def equal(lhs: Any, rhs: Any, label: str = "") -> Fact:
-    """The fact ``lhs == rhs`` (sympy must reduce the difference to exactly 0)."""
+    """The fact ``lhs == rhs``.
+
+    Parameters
+    ----------
+    lhs, rhs : sympy expression or number
+        Sides of the equation; ``Limit``/``Sum`` objects are evaluated by ``doit``.
+    label : str
+        Name used in failure messages.
+
+    Returns
+    -------
+    Fact
+        Proved by :func:`prove_fact` only if sympy reduces ``lhs - rhs`` to exactly 0.
+    """
     return Fact(sp.sympify(lhs), sp.sympify(rhs), "==", label=label)
 
 
 def at_least(lhs: Any, rhs: Any, certificate: Any, via: sp.Symbol | None = None,
              at: Any = None, label: str = "", termwise: bool = False) -> Fact:
-    """The fact ``lhs >= rhs`` with certificate ``certificate`` (see :class:`Fact`)."""
+    """The fact ``lhs >= rhs`` with a nonnegativity certificate.
+
+    Parameters
+    ----------
+    lhs, rhs : sympy expression or number
+        The claim is ``lhs >= rhs`` for all values of the symbols allowed by their assumptions.
+    certificate : sympy expression
+        ``C`` with ``lhs - rhs == C`` (or ``C|_{via=at}``); must be provably nonnegative.
+    via : sympy.Symbol, optional
+        A symbol declared ``nonnegative``: ``C >= 0`` is then proved by monotonicity in ``via``
+        from ``via = 0`` (``C(0) >= 0``, ``dC/dvia >= 0``, ``C`` smooth without poles).
+    at : sympy expression, optional
+        The value of ``via`` in the claim; it must be provably nonnegative.
+    label : str
+        Name used in failure messages.
+    termwise : bool
+        ``C`` is one finite ``Sum`` whose summand is proved nonnegative.
+
+    Returns
+    -------
+    Fact
+    """
     return Fact(sp.sympify(lhs), sp.sympify(rhs), ">=", sp.sympify(certificate), via,
                 None if at is None else sp.sympify(at), label, termwise)
 
@@ -139,11 +173,18 @@ class Identity:
 
 
 def is_zero(expr: sp.Expr) -> bool:
-    """True only if sympy reduces ``expr`` (after ``doit``) to exactly ``0``.
+    """Whether sympy reduces ``expr`` (after ``doit``) to exactly ``0``.
 
-    Tries ``expand`` (a decision procedure for polynomials), then ``simplify`` and
-    ``simplify(expand(powsimp(...)))``; each is an equivalence transformation, so a result
-    of ``0`` is a proof.  ``False`` means "not proved", not "nonzero".
+    Parameters
+    ----------
+    expr : sympy expression
+
+    Returns
+    -------
+    bool
+        True only if ``expand``, ``simplify`` or ``simplify(expand(powsimp(...)))`` returns 0;
+        each is an equivalence transformation, so True is a proof that ``expr == 0``.  False
+        means "not proved", not "nonzero".
     """
     e = sp.sympify(expr).doit()
     if e == 0:
@@ -192,7 +233,18 @@ def _prove_nonneg(C: sp.Expr, via: sp.Symbol | None, at: sp.Expr | None) -> str:
 
 
 def prove_fact(f: Fact) -> tuple[bool, str]:
-    """Prove one :class:`Fact`; returns ``(proved, reason)``."""
+    """Prove one :class:`Fact` exactly.
+
+    Parameters
+    ----------
+    f : Fact
+
+    Returns
+    -------
+    (bool, str)
+        ``(True, "")`` if proved (see the module docstring for the rules), else
+        ``(False, reason)``.
+    """
     name = f.label or f"{f.lhs} {f.relation} {f.rhs}"
     if f.relation == "==":
         return (True, "") if is_zero(f.lhs - f.rhs) else (
@@ -218,7 +270,18 @@ def prove_fact(f: Fact) -> tuple[bool, str]:
 
 
 def discharge_identity(payload: Identity) -> tuple[str, str]:
-    """Prove every fact exactly with sympy; status ``proved-symbolic`` or ``failed``."""
+    """Discharger of the ``identity`` kind.
+
+    Parameters
+    ----------
+    payload : Identity
+
+    Returns
+    -------
+    (str, str)
+        ``("proved-symbolic", summary)`` if every fact is proved by :func:`prove_fact`,
+        else ``("failed", reason of the first unproved fact)``.
+    """
     for f in payload.facts:
         ok, why = prove_fact(f)
         if not ok:
@@ -266,13 +329,34 @@ def _fraction(q: Any) -> Fraction:
 
 
 def arb_rational(q: Any) -> arb:
-    """An Arb ball containing the rational (or binary64) number ``q`` exactly."""
+    """Arb ball containing a rational number exactly.
+
+    Parameters
+    ----------
+    q : int, Fraction, sympy Rational or float
+        Floats are taken as their exact binary64 value; NaN and infinities are refused.
+
+    Returns
+    -------
+    flint.arb
+        A ball (at the current working precision) that contains ``q``.
+    """
     f = _fraction(q)
     return arb(f.numerator) / arb(f.denominator)
 
 
 def arb_interval(lo: Any, hi: Any) -> arb:
-    """An Arb ball containing the closed interval ``[lo, hi]``."""
+    """Arb ball containing the closed interval ``[lo, hi]``.
+
+    Parameters
+    ----------
+    lo, hi : int, Fraction, sympy Rational or float
+
+    Returns
+    -------
+    flint.arb
+        A ball containing every real number between ``lo`` and ``hi``.
+    """
     a, b = arb_rational(lo), arb_rational(hi)
     return a if lo == hi and a.is_exact() else a.union(b)
 
@@ -310,11 +394,27 @@ _UNARY: dict[type, Callable[[arb], arb]] = {
 
 def compile_arb(expr: sp.Expr, symbols: Sequence[sp.Symbol]
                 ) -> Callable[[Sequence[arb]], arb]:
-    """Compile ``expr`` into a function of Arb balls (one per symbol) enclosing its range.
+    """Compile a sympy expression into a rigorous Arb interval function.
 
-    Every operation is an Arb ball operation, so the result contains ``expr`` at every
-    point of the balls.  Rational constants are enclosed exactly at the working precision
-    current at compile time.  Unsupported nodes raise ``ValueError``.
+    Parameters
+    ----------
+    expr : sympy expression
+        Built from rationals, floats (exact), ``pi``, ``E``, the given symbols, ``+``, ``*``,
+        powers, ``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``Abs``, ``Max`` and ``Min``.
+    symbols : sequence of sympy.Symbol
+        The arguments, in order.
+
+    Returns
+    -------
+    callable
+        ``f(balls) -> arb``: for balls ``B_i``, the result contains ``expr`` evaluated at every
+        point of ``B_1 x ... x B_n`` where it is defined.  Constants are enclosed at the working
+        precision current at compile time.
+
+    Raises
+    ------
+    ValueError
+        For an unsupported node or a free symbol not in ``symbols``.
     """
     index = {s: i for i, s in enumerate(symbols)}
 
@@ -393,16 +493,31 @@ def _fmt_arb(v: arb) -> str:
 
 def prove_case(case: Case, budget: int, prec: int, min_split: int = 48
                ) -> tuple[str, str, int]:
-    """Breadth-first branch and bound for one :class:`Case`.
+    """Breadth-first interval branch and bound for one :class:`Case`.
 
-    Boxes are processed widest first (a FIFO queue of bisections), so a violation is found
-    at the coarsest level where the enclosure separates from the bound.  A box that stays
-    undecided after ``min_split`` halvings of every variable is set aside; the search goes
-    on elsewhere so that a certain violation is still found.
+    Boxes are processed widest first, so a violation is found at the coarsest level where
+    the enclosure separates from the bound.  Where a partial derivative has a certain sign
+    on a box, the box is replaced by the face where the expression is largest (monotonicity
+    test; only for expressions without ``Max``/``Min``/``Abs``/``Piecewise``).  A box that is
+    still undecided after ``min_split`` halvings of every variable is set aside and the
+    search goes on elsewhere.
 
-    Returns ``(verdict, detail, boxes)`` with verdict ``"verified"`` (every point of the box
-    satisfies ``expr <= bound``), ``"violated"`` (a sub-box where every point violates it) or
-    ``"undecided"`` (budget exhausted, or boxes left that this precision cannot decide).
+    Parameters
+    ----------
+    case : Case
+    budget : int
+        Maximal number of boxes evaluated.
+    prec : int
+        Arb working precision in bits.
+    min_split : int
+        Halvings of a variable's range below which a box is not split further.
+
+    Returns
+    -------
+    (str, str, int)
+        ``(verdict, detail, boxes)``; verdict ``"verified"`` (every point of the box satisfies
+        ``expr <= bound``), ``"violated"`` (a sub-box on which every point violates it) or
+        ``"undecided"`` (budget exhausted, or boxes this precision cannot decide).
     """
     syms = [s for s, _, _ in case.box]
     root = tuple((_fraction(lo), _fraction(hi)) for _, lo, hi in case.box)
@@ -462,7 +577,19 @@ def prove_case(case: Case, budget: int, prec: int, min_split: int = 48
 
 
 def discharge_inequality(payload: Inequality) -> tuple[str, str]:
-    """Verify every case by Arb branch and bound; ``verified-interval`` or ``failed``."""
+    """Discharger of the ``inequality`` kind.
+
+    Parameters
+    ----------
+    payload : Inequality
+
+    Returns
+    -------
+    (str, str)
+        ``("verified-interval", summary)`` if every case is verified by :func:`prove_case`;
+        ``("failed", "violated ...")`` with a sub-box where every point violates a case, or
+        ``("failed", "undecided ...")`` when the budget or the precision runs out.
+    """
     total = 0
     for case in payload.cases:
         verdict, detail, count = prove_case(case, payload.budget, payload.prec)
@@ -481,7 +608,22 @@ def discharge_inequality(payload: Inequality) -> tuple[str, str]:
 # =========================================================================================
 
 def exact(v: Any) -> sp.Rational:
-    """The binary64 number ``v`` as an exact sympy rational (refuses NaN and infinities)."""
+    """A binary64 number as an exact sympy rational.
+
+    Parameters
+    ----------
+    v : float-like
+
+    Returns
+    -------
+    sympy.Rational
+        Exactly the binary64 value of ``float(v)``.
+
+    Raises
+    ------
+    ValueError
+        For NaN and infinities.
+    """
     f = float(v)
     if not math.isfinite(f):
         raise ValueError("non-finite weight")
@@ -489,13 +631,33 @@ def exact(v: Any) -> sp.Rational:
 
 
 def exact_matrix(a: np.ndarray) -> sp.Matrix:
-    """Exact rational copy of a binary64 matrix."""
+    """Exact rational copy of a binary64 matrix (1-d input becomes one row).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+
+    Returns
+    -------
+    sympy.Matrix
+    """
     a = np.atleast_2d(np.asarray(a, float))
     return sp.Matrix(a.shape[0], a.shape[1], lambda i, j: exact(a[i, j]))
 
 
 def input_symbols(d: int, n: int) -> sp.Matrix:
-    """The ``d x n`` matrix of real input symbols ``x{a}_{b}`` (row a, token b)."""
+    """The symbolic input of a network.
+
+    Parameters
+    ----------
+    d, n : int
+        Token dimension and number of tokens.
+
+    Returns
+    -------
+    sympy.Matrix
+        ``d x n`` matrix of real symbols ``x{a}_{b}`` (row a, token b).
+    """
     return sp.Matrix(d, n, lambda a, b: sp.Symbol(f"x{a}_{b}", real=True))
 
 
@@ -518,9 +680,23 @@ class SymbolicNet:
 
 
 def symbolic_network(net: AttentionNet) -> SymbolicNet:
-    """Exact symbolic softmax inputs and values of ``net`` with symbolic input.
+    """Exact symbolic scores and values of a network with symbolic input.
 
-    Raises ``ValueError`` for networks that are not (affine, attention, select-columns).
+    Parameters
+    ----------
+    net : AttentionNet
+        Of the shape (sequence-affine or token-affine, attention, select-columns).
+
+    Returns
+    -------
+    SymbolicNet
+        ``Z = affine(X)`` and, per head, ``S = (W_K Z)^T (W_Q Z)`` and ``V = W_O W_V Z``,
+        expanded polynomials in the input symbols with exact rational coefficients.
+
+    Raises
+    ------
+    ValueError
+        For any other network shape.
     """
     if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) \
             or not isinstance(net.layers[2], SelectColumns):
@@ -601,7 +777,18 @@ def _quantity(sn: SymbolicNet, c: Claim) -> sp.Expr:
 
 
 def discharge_construction(payload: Construction) -> tuple[str, str]:
-    """Check every claim on the exact symbolic network; ``proved-symbolic`` or ``failed``."""
+    """Discharger of the ``construction`` kind.
+
+    Parameters
+    ----------
+    payload : Construction
+
+    Returns
+    -------
+    (str, str)
+        ``("proved-symbolic", summary)`` if every claim holds exactly on the stored weights
+        (see :class:`Claim`), else ``("failed", the first claim that does not hold)``.
+    """
     try:
         sn = symbolic_network(payload.net)
     except ValueError as exc:
@@ -649,13 +836,25 @@ def _function_of(f: sp.Expr, xs: Sequence[sp.Symbol], grad_y: Sequence[sp.Expr],
 
 
 def discharge_reduction(payload: Reduction) -> tuple[str, str]:
-    """Prove exactly that every output column is a function of its scalar ``y_k``.
+    """Discharger of the ``reduction`` kind: every output column is a function of its ``y_k``.
 
-    For output column k (network column ``q = columns[k]``): ``y_k`` must be affine and
-    nonconstant in the inputs, and for every head the score column ``S[:, q]`` and every
-    value entry must have gradient parallel to ``grad y_k``.  The output column is
-    ``sum_h sum_j softmax(S_h[:, q])_j V_h[:, j]``, so it is then a function of ``y_k``
-    alone.  The engine's bisection on ``y_k`` (``certify/reduction.py``) relies on this.
+    For output column k (network column ``q = columns[k]``), ``y_k`` must be affine and
+    nonconstant in the inputs, and for every head every score ``S[j, q]`` and every value
+    entry must have its gradient parallel to ``grad y_k`` (all 2x2 minors vanish exactly).
+    A polynomial whose gradient is everywhere parallel to a fixed nonzero vector is constant
+    on the hyperplanes ``y_k = const``, hence a function of ``y_k``; the output column
+    ``sum_h W_O^h W_V^h Z softmax(S_h[:, q])`` is then a function of ``y_k`` alone.  The
+    engine's bisection on ``y_k`` (``certify/reduction.py``) relies on this.
+
+    Parameters
+    ----------
+    payload : Reduction
+
+    Returns
+    -------
+    (str, str)
+        ``("proved-symbolic", summary with the varying row of each output column)`` or
+        ``("failed", the first score or value that depends on something else)``.
     """
     try:
         sn = symbolic_network(payload.net)
@@ -683,8 +882,14 @@ def discharge_reduction(payload: Reduction) -> tuple[str, str]:
                     if w is not None:
                         return "failed", (f"output {k}: value ({row}, {key}) of head {h} "
                                           f"depends on {w} other than through y_{k}")
+    xset = set(xs)
+    rows = []
+    for q in sn.columns:
+        varying = [i for i in range(sn.Z.shape[0]) if sn.Z[i, q].free_symbols & xset]
+        rows.append(f"column {q}: varying row(s) {varying}")
     return "proved-symbolic", (f"{len(sn.columns)} output column(s): every score and value "
-                               "is a function of its y_k (exact gradient test)")
+                               "is a function of its y_k (exact gradient test); "
+                               + "; ".join(rows))
 
 
 # =========================================================================================
@@ -701,7 +906,22 @@ class Instance:
 
 
 def discharge_instance(payload: Instance) -> tuple[str, str]:
-    """Run ``certify.check.verify.check_certificate`` (lazy import; failure is ``failed``)."""
+    """Discharger of the ``instance`` kind.
+
+    Imports ``certify.check.verify.check_certificate`` lazily, builds the certificate with
+    ``payload.make_certificate()`` and runs the checker with ``payload.backend``.
+
+    Parameters
+    ----------
+    payload : Instance
+
+    Returns
+    -------
+    (str, str)
+        ``("verified-interval", checker summary)`` if the checker returns ``(True, ...)``;
+        ``("failed", reason)`` if the checker cannot be imported, the certificate cannot be
+        built, or the checker rejects it.
+    """
     try:
         from certify.check.verify import check_certificate
     except Exception as exc:  # the checker is a separate component; report why it is missing
@@ -724,7 +944,17 @@ class Open:
 
 
 def discharge_open(payload: Open) -> tuple[str, str]:
-    """Always ``open``: nothing is claimed."""
+    """Discharger of the ``open`` kind: nothing is claimed.
+
+    Parameters
+    ----------
+    payload : Open
+
+    Returns
+    -------
+    (str, str)
+        Always ``("open", payload.reason)``.
+    """
     return "open", payload.reason
 
 
@@ -771,7 +1001,14 @@ class Obligation:
         return KIND_OF[type(self.payload)]
 
     def discharge(self) -> Result:
-        """Run the kind's discharger; any exception becomes status ``failed``."""
+        """Run the kind's discharger and time it.
+
+        Returns
+        -------
+        Result
+            The discharger's status and detail; an exception inside the discharger, or a status
+            that the kind may not produce, becomes status ``failed``.
+        """
         start = time.perf_counter()
         try:
             status, detail = DISCHARGERS[self.kind](self.payload)

@@ -19,17 +19,42 @@ MODULES: tuple[str, ...] = ("theorems.lemma_s", "theorems.lemma_i", "theorems.si
 
 
 def entries() -> list[TheoremEntry]:
-    """Every registered entry, in the order of :data:`MODULES`."""
+    """Every registered entry.
+
+    Returns
+    -------
+    list of TheoremEntry
+        One per module of :data:`MODULES`, in that order.
+    """
     return [importlib.import_module(m).entry() for m in MODULES]
 
 
 def ids() -> list[str]:
-    """The registered theorem ids."""
+    """The registered theorem ids.
+
+    Returns
+    -------
+    list of str
+    """
     return [e.id for e in entries()]
 
 
 def get(theorem_id: str) -> TheoremEntry:
-    """The entry with this id; an unknown id raises :class:`certify.errors.InputError`."""
+    """The registered entry with this id.
+
+    Parameters
+    ----------
+    theorem_id : str
+
+    Returns
+    -------
+    TheoremEntry
+
+    Raises
+    ------
+    certify.errors.InputError
+        For an unknown id (the message lists the known ones).
+    """
     for e in entries():
         if e.id == theorem_id:
             return e

@@ -26,12 +26,15 @@ def _paper(e: TheoremEntry) -> str:
 
 
 def list_theorems() -> list[dict[str, Any]]:
-    """One row per registered result: id, title, paper numbering and claim, our bound.
+    """One row per registered result.
 
-    Rows are plain JSON-serialisable dictionaries with keys ``id``, ``title``, ``paper``
-    (one line, e.g. ``"v1 Thm 3.1 / v2 Thm 3.4"``), ``paper_numbering`` (v1/v2 dict),
-    ``paper_claim``, ``statement``, ``hypotheses`` and ``conclusion`` (sympy text),
-    ``a_priori_bound`` (sympy text or ``None``) and ``has_construction``.
+    Returns
+    -------
+    list of dict
+        JSON-serialisable rows with keys ``id``, ``title``, ``paper`` (one line, e.g.
+        ``"v1 Thm 3.1 / v2 Thm 3.4"``), ``paper_numbering`` (dict v1/v2), ``paper_claim``,
+        ``statement``, ``hypotheses`` and ``conclusion`` (sympy text), ``a_priori_bound``
+        (sympy text or ``None``) and ``has_construction``.  Nothing is discharged.
     """
     rows = []
     for e in registry.entries():
@@ -49,11 +52,25 @@ def list_theorems() -> list[dict[str, Any]]:
 def check_theorems(theorem_id: str | None = None) -> tuple[str, dict[str, Any], int]:
     """Discharge every obligation of one result (or of all) and render the proof tree.
 
-    Returns ``(tree_text, json_obj, exit_code)``.  Each obligation is reported with its
-    kind, status (proved symbolically, verified by interval arithmetic, open, FAILED), wall
-    time and, unless proved, the reason.  The exit code is 1 if any obligation failed and 0
-    otherwise (open obligations are reported as open, not as failures).  An unknown id
-    raises :class:`certify.errors.InputError`.
+    Parameters
+    ----------
+    theorem_id : str or None
+        A registered id, or ``None`` for the whole registry.
+
+    Returns
+    -------
+    (str, dict, int)
+        ``tree_text``: per result its statement, the paper's claim, our a-priori bound and
+        one line per obligation with kind, status (proved symbolically, verified by interval
+        arithmetic, open, FAILED) and wall time, plus the reason unless proved; a summary line.
+        ``json_obj``: the same as data (``theorems``, ``summary`` counts per status,
+        ``seconds``, ``exit_code``).  ``exit_code``: 1 if any obligation failed, else 0 (open
+        obligations are reported as open, not as failures).
+
+    Raises
+    ------
+    certify.errors.InputError
+        For an unknown id.
     """
     chosen = registry.entries() if theorem_id is None else [registry.get(theorem_id)]
     start = time.perf_counter()
@@ -114,33 +131,51 @@ def _finite(v: Any, name: str) -> float:
 
 
 def bound_single_head(a: float, b: float, p: int, kappa: float) -> dict[str, Any]:
-    """Our proved a-priori bound for one token of T1 on the domain ``[a - h, b + h]``.
+    """Our proved a-priori bound for one token of T1 on ``[a - (b-a)/2, b + (b-a)/2]``.
 
-    Setting: one token (n = 1, d = 1, ``y = x``), ``h = (b - a)/2`` computed in binary64
-    (the domain is ``[lo, hi]`` with ``lo = fl(a - h)``, ``hi = fl(b + h)``), and the network
-    of :func:`theorems.single_head.construct` with this ``kappa``.  The returned ``bound``
-    (rounded up to binary64) bounds ``sup_y |N(y) - Range_[a,b](y)|`` for the stored binary64
-    network evaluated exactly, as the sum of
+    Setting: one token (n = 1, d = 1, ``y = x``), ``h = (b - a)/2`` computed in binary64, the
+    domain ``[lo, hi]`` with ``lo = fl(a - h)`` and ``hi = fl(b + h)``, and the network of
+    :func:`theorems.single_head.construct` for this ``kappa`` (its structure, i.e. scores,
+    values and the token score ``-fl(beta^ G^)``, is the one the T1 construction obligations
+    prove).  The returned ``bound`` bounds ``sup_{y in [lo, hi]} |N(y) - Range_[a,b](y)|`` for
+    the stored binary64 network evaluated in exact real arithmetic.  It is the sum of
 
-    * ``i3_bound``: ``Delta c(kappa)`` (Lemma I3, exact anchors ``a + j Delta``, exact
-      ``beta = kappa/Delta^2``), evaluated in Arb;
-    * ``rounding_bound``: the effect of the stored binary64 numbers: with
-      ``eps = max_j sup_y |s^_j(y) - s_j(y)|`` (stored minus exact anchor scores, linear in
-      y, bounded at the domain's ends in exact rational arithmetic),
-      ``max_j |L^_j - L_j| + (e^{2 eps} - 1) Delta (c(kappa) + 1/2)``.  Reason: the
-      anchors-only outputs differ by ``sum_j w^_j (L^_j - L_j) + sum_j (w^_j - w_j)
-      (L_j - Range(y))``; each weight moves by a factor in ``[e^{-2 eps}, e^{2 eps}]``, and
-      ``sum_j w_j |L_j - Range(y)| <= Delta (1 + 2 sum_k (k+1) e^{-kappa k^2})`` by the
-      facts behind I3 (bracket anchors within Delta, anchor k beyond the bracket within
-      (k+1) Delta with weight <= e^{-kappa k^2}; outside [a, b] the sum is
-      ``<= Delta sum_k k e^{-kappa k^2}``);
+    * ``i3_bound``: ``Delta c(kappa)`` (Lemma I3 for exact anchors ``L_j = a + j Delta`` and
+      exact ``beta = kappa/Delta^2``), evaluated in Arb;
+    * ``rounding_bound``: the effect of the stored binary64 numbers.  With
+      ``eps = max_j sup_y |s^_j(y) - s_j(y)|`` (stored minus exact anchor scores; linear in y,
+      so bounded at the domain's ends, in exact rational arithmetic) it is
+      ``max_j |L^_j - L_j| + (e^{2 eps} - 1) Delta (c(kappa) + 1/2)``: the anchors-only
+      outputs differ by ``sum_j w^_j (L^_j - L_j) + sum_j (w^_j - w_j) (L_j - Range(y))``,
+      each weight moves by a factor in ``[e^{-2 eps}, e^{2 eps}]``, and
+      ``sum_j w_j |L_j - Range(y)| <= Delta (1 + 2 sum_k (k+1) e^{-kappa k^2})`` by the facts
+      behind I3 (outside ``[a, b]`` it is ``<= Delta sum_k k e^{-kappa k^2}``);
     * ``leakage_bound``: ``n exp(-fl(beta^ G^) - beta m + eps) max_j |L^_j|`` (Lemma S) with
       ``m = min(-Delta^2/4, 2 a lo - a^2, 2 b hi - b^2) <= max_j (2 L_j y - L_j^2)``.
 
-    The network's structure (scores, values, token score ``-fl(beta^ G^)``) is the one the
-    T1 construction obligations prove.  Cost: O(p) exact rational operations.  Raises
-    :class:`certify.errors.InputError` for ``a >= b``, ``p < 2``, ``kappa <= 0`` or
-    non-finite input.
+    Cost: O(p) exact rational operations (about 0.5 s for p = 10^4).
+
+    Parameters
+    ----------
+    a, b : float
+        The target interval, ``a < b``.
+    p : int
+        Number of anchors, ``p >= 2``.
+    kappa : float
+        ``kappa > 0``; ``beta = kappa / Delta^2``.
+
+    Returns
+    -------
+    dict
+        ``theorem``, ``a``, ``b``, ``p``, ``kappa``, ``domain`` ``[lo, hi]``, ``tokens`` (1),
+        ``delta``, ``beta`` and ``G`` (the stored values), ``i3_bound``, ``rounding_bound``,
+        ``leakage_bound``, ``bound`` and ``bound_over_delta`` (each the smallest binary64
+        number above the Arb enclosure, so rigorous upper bounds) and ``method``.
+
+    Raises
+    ------
+    certify.errors.InputError
+        For ``a >= b``, ``p < 2``, ``kappa <= 0``, a non-finite number or an overflowing domain.
     """
     from theorems.single_head import construct
 

@@ -128,11 +128,22 @@ def token_affine_targets(target: dict) -> tuple[np.ndarray, np.ndarray]:
 
 # -- registry entry (theorems/registry.py) ------------------------------------------------
 
-def entry():
+import typing  # noqa: E402
+
+if typing.TYPE_CHECKING:
+    from theorems.obligations import TheoremEntry
+
+
+def entry() -> TheoremEntry:
     """Registry entry of T1 (statement, a-priori bound, obligations).
 
     The obligations live in :mod:`theorems.single_head_obligations`; they are parameterised
-    by the network they check (``t1_obligations(instance, built)``).
+    by the network they check (``t1_obligations(instance, built)``).  Imported lazily so
+    that building networks does not load sympy.
+
+    Returns
+    -------
+    TheoremEntry
     """
     from theorems.single_head_obligations import t1_entry
     return t1_entry()

@@ -115,14 +115,39 @@ CERTIFICATE_INSTANCE = T1Instance(
 
 
 def y_expr(inst: T1Instance, k: int) -> sp.Expr:
-    """``y_k = w_k . x_k + t_k`` exactly, in the symbols of :func:`input_symbols`."""
+    """The target scalar of token k with symbolic input.
+
+    Parameters
+    ----------
+    inst : T1Instance
+    k : int
+        Token index.
+
+    Returns
+    -------
+    sympy expression
+        ``y_k = w_k . x_k + t_k`` with the binary64 ``w``, ``t`` converted exactly, in the
+        symbols of :func:`theorems.obligations.input_symbols`.
+    """
     w = np.asarray(inst.w, float)
     X = input_symbols(w.shape[1], w.shape[0])
     return sp.Add(*[exact(w[k, a]) * X[a, k] for a in range(w.shape[1])]) + exact(inst.t[k])
 
 
 def y_range(inst: T1Instance, k: int) -> tuple[Fraction, Fraction]:
-    """The exact range of ``y_k`` over the box (rational arithmetic on binary64 data)."""
+    """The exact range of ``y_k`` over the input box.
+
+    Parameters
+    ----------
+    inst : T1Instance
+    k : int
+
+    Returns
+    -------
+    (Fraction, Fraction)
+        ``min`` and ``max`` of ``w_k . x_k + t_k`` over ``lo <= X <= hi`` (exact rational
+        arithmetic on the binary64 data).
+    """
     w, t = np.asarray(inst.w, float), np.asarray(inst.t, float)
     lo, hi = np.asarray(inst.lo, float), np.asarray(inst.hi, float)
     ylo = yhi = Fraction(float(t[k]))
@@ -135,10 +160,15 @@ def y_range(inst: T1Instance, k: int) -> tuple[Fraction, Fraction]:
 
 
 def a_priori_bound_T1() -> sp.Expr:
-    """``Delta c(kappa) + n exp(-beta (G + m)) max(|a|, |b|)``, ``Delta = (b - a)/(p - 1)``.
+    """Our a-priori bound of T1 as a sympy expression.
 
-    ``c(kappa)`` is the closed form of :func:`theorems.lemma_i.a_priori_bound_I3`; m is a
-    lower bound of ``min_y max_j (2 L_j y - L_j^2)`` over the range of the ``y_k``.
+    Returns
+    -------
+    sympy expression
+        ``Delta c(kappa) + n exp(-beta (G + m)) max(|a|, |b|)`` with ``Delta = (b - a)/(p - 1)``,
+        ``c`` the closed form of :func:`theorems.lemma_i.a_priori_bound_I3` and m a lower
+        bound of ``max_j (2 L_j y - L_j^2)`` over the range of the ``y_k`` (symbols a, b, p,
+        kappa, n, beta, G, m).
     """
     dl = (b_s - a_s) / (p_s - 1)
     return (a_priori_bound_I3(kappa, dl)
@@ -146,7 +176,18 @@ def a_priori_bound_T1() -> sp.Expr:
 
 
 def stated_bound(inst: T1Instance) -> sp.Expr:
-    """The bound the construction states: ``Delta c(kappa) + n e^{-LEAK} max(|a|, |b|)``."""
+    """The bound the construction states for an instance.
+
+    Parameters
+    ----------
+    inst : T1Instance
+
+    Returns
+    -------
+    sympy expression (constant)
+        ``Delta c(kappa) + n e^{-LEAK_EXPONENT} max(|a|, |b|)``: the T1 bound once
+        T1.leakage has proved ``beta (G + m) >= LEAK_EXPONENT``.
+    """
     a, b = exact(inst.a), exact(inst.b)
     dl = (b - a) / (inst.p - 1)
     return (a_priori_bound_I3(exact(inst.kappa), dl)
@@ -161,7 +202,21 @@ def _stored(built: Built) -> tuple[sp.Rational, list[sp.Rational], list[sp.Ratio
 
 def construction_obligations(inst: T1Instance, built: Built | None = None
                              ) -> list[Obligation]:
-    """Exact checks of the network's scores and values against the intended construction."""
+    """Exact checks of a network's scores and values against the intended construction.
+
+    Parameters
+    ----------
+    inst : T1Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``); its ``beta``, ``G`` and ``anchors``
+        define the intended numbers, its ``net`` is what is checked.
+
+    Returns
+    -------
+    list of Obligation
+        Construction obligations T1.scores-anchor, T1.scores-token, T1.values,
+        T1.anchor-placement and T1.cancellation (statements say exactly what is compared).
+    """
     built = inst.build() if built is None else built
     net, n, p = built.net, inst.n, len(built.anchors)
     bt, L, Q = _stored(built)
@@ -207,6 +262,17 @@ def reduction_obligation(inst: T1Instance, built: Built | None = None) -> Obliga
     """Output token k depends on X only through ``y_k`` (exact gradient test).
 
     The engine's bisection on ``y_k`` (``certify/reduction.py``) relies on this fact.
+
+    Parameters
+    ----------
+    inst : T1Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``).
+
+    Returns
+    -------
+    Obligation
+        T1.reduction, of kind ``reduction``.
     """
     built = inst.build() if built is None else built
     return Obligation(
@@ -240,8 +306,20 @@ def leakage_obligation(inst: T1Instance, built: Built | None = None) -> Obligati
     """The token-token leakage is below the stated level ``n e^{-LEAK_EXPONENT} max|L_j|``.
 
     For every token k and every y in the exact range of ``y_k``: the best anchor score minus
-    the largest token score is at least ``LEAK_EXPONENT`` (by Lemma S the tokens then carry
-    total weight at most ``n e^{-LEAK_EXPONENT}``).
+    the largest token score of the network is at least ``LEAK_EXPONENT``, so by Lemma S the
+    tokens carry total weight at most ``n e^{-LEAK_EXPONENT}``.  Scores are read from the
+    network (restricted to a line through the input box, valid by T1.reduction).
+
+    Parameters
+    ----------
+    inst : T1Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``).
+
+    Returns
+    -------
+    Obligation
+        T1.leakage, of kind ``inequality`` (one case per token).
     """
     built = inst.build() if built is None else built
     n = inst.n
@@ -259,7 +337,21 @@ def leakage_obligation(inst: T1Instance, built: Built | None = None) -> Obligati
 
 
 def bound_obligation(inst: T1Instance, built: Built | None = None) -> Obligation:
-    """The stated a-priori bound holds on this network: interval branch and bound on y."""
+    """The stated a-priori bound holds on this network, by interval branch and bound on y.
+
+    Parameters
+    ----------
+    inst : T1Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``).
+
+    Returns
+    -------
+    Obligation
+        T1.bound, of kind ``inequality``: for every token k and y in the exact range of
+        ``y_k``, ``|o_k(y) - Range_[a,b](y)| <= stated_bound(inst)``, with ``o_k`` the exact
+        network output written as ``sum_j (V_j - Range(y)) / sum_i exp(s_i - s_j)``.
+    """
     built = inst.build() if built is None else built
     bound = stated_bound(inst)
     a, b = exact(inst.a), exact(inst.b)
@@ -280,7 +372,19 @@ def bound_obligation(inst: T1Instance, built: Built | None = None) -> Obligation
 
 
 def certificate_obligation(inst: T1Instance = CERTIFICATE_INSTANCE) -> Obligation:
-    """The engine's certificate for ``inst`` passes the independent checker (both backends)."""
+    """An engine certificate for ``inst`` passes the independent checker (both backends).
+
+    Parameters
+    ----------
+    inst : T1Instance
+        Default :data:`CERTIFICATE_INSTANCE` (one token, p = 5, kappa = 1).
+
+    Returns
+    -------
+    Obligation
+        T1.certificate, of kind ``instance``; the engine (``certify.engine.certify_spec``) and
+        the checker are imported only when it is discharged.
+    """
     spec = inst.spec()
 
     def make() -> dict:
@@ -295,7 +399,21 @@ def certificate_obligation(inst: T1Instance = CERTIFICATE_INSTANCE) -> Obligatio
 
 def t1_obligations(inst: T1Instance = REGISTRY_INSTANCE, built: Built | None = None,
                    with_certificate: bool = True) -> list[Obligation]:
-    """All obligations of T1 for ``inst`` (and the given, possibly defective, network)."""
+    """All obligations of T1 for an instance and a (possibly defective) network.
+
+    Parameters
+    ----------
+    inst : T1Instance
+        Default :data:`REGISTRY_INSTANCE` (d = 2, n = 2, p = 5, kappa = 1).
+    built : Built, optional
+        The network to check (default ``inst.build()``).
+    with_certificate : bool
+        Append T1.certificate (which does not depend on ``built``).
+
+    Returns
+    -------
+    list of Obligation
+    """
     built = inst.build() if built is None else built
     obs = construction_obligations(inst, built)
     obs += [reduction_obligation(inst, built), leakage_obligation(inst, built),
