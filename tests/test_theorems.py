@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import sympy as sp
 from flint import ctx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from certify.errors import InputError
 from certify.network import Attention, AttentionNet, SelectColumns, SequenceAffine
@@ -496,3 +498,29 @@ def test_monotonicity_rule_refuses_nonsmooth_certificates():
     smooth = 1 - sp.exp(-z)
     assert _run(Identity((at_least(smooth.subs(z, 2), 0, smooth, via=z, at=2),))).status \
         == "proved-symbolic"
+
+
+# ------------------------------------------------------ property: random T1 instances
+
+_coef = st.sampled_from([0.0, 1.0, -0.5, 0.25, 2.0, -1.5, 0.1])
+
+
+@st.composite
+def _instances(draw):
+    d, n = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    a = draw(st.sampled_from([-2.0, -1.0, 0.0, 0.5]))
+    b = a + draw(st.sampled_from([0.5, 1.0, 3.0]))
+    w = np.array([[draw(_coef) for _ in range(d)] for _ in range(n)])
+    t = np.array([draw(st.sampled_from([0.0, 0.3, -1.0])) for _ in range(n)])
+    lo = np.full((d, n), draw(st.sampled_from([-1.0, -0.5, 0.0])))
+    hi = lo + draw(st.sampled_from([0.5, 1.0, 2.0]))
+    return t1.T1Instance(a, b, w, t, lo, hi, draw(st.integers(2, 6)),
+                         draw(st.sampled_from([0.3, 1.0, 3.0])))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_instances())
+def test_t1_obligations_hold_on_random_instances(inst):
+    for ob in t1.t1_obligations(inst, with_certificate=False):
+        r = ob.discharge()
+        assert r.status in OK, (ob.id, r.detail, inst)

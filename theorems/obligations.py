@@ -825,9 +825,15 @@ class Reduction:
     targets: tuple[sp.Expr, ...]
 
 
-def _function_of(f: sp.Expr, xs: Sequence[sp.Symbol], grad_y: Sequence[sp.Expr], e0: int
-                 ) -> sp.Symbol | None:
-    """``None`` if ``grad f`` is parallel to ``grad_y`` (exact minors), else a witness."""
+def _function_of(f: sp.Expr, xs: Sequence[sp.Symbol], grad_y: Sequence[sp.Expr],
+                 e0: int | None) -> sp.Symbol | None:
+    """``None`` if ``grad f`` is parallel to ``grad_y`` (exact minors), else a witness.
+
+    ``e0`` indexes a nonzero entry of ``grad_y``; ``None`` means ``y`` is constant, and then
+    ``f`` must be constant too.
+    """
+    if e0 is None:
+        return next((x for x in xs if sp.diff(f, x) != 0), None)
     df0 = sp.diff(f, xs[e0])
     for e, x in enumerate(xs):
         if sp.expand(sp.diff(f, x) * grad_y[e0] - df0 * grad_y[e]) != 0:
@@ -838,11 +844,12 @@ def _function_of(f: sp.Expr, xs: Sequence[sp.Symbol], grad_y: Sequence[sp.Expr],
 def discharge_reduction(payload: Reduction) -> tuple[str, str]:
     """Discharger of the ``reduction`` kind: every output column is a function of its ``y_k``.
 
-    For output column k (network column ``q = columns[k]``), ``y_k`` must be affine and
-    nonconstant in the inputs, and for every head every score ``S[j, q]`` and every value
-    entry must have its gradient parallel to ``grad y_k`` (all 2x2 minors vanish exactly).
-    A polynomial whose gradient is everywhere parallel to a fixed nonzero vector is constant
-    on the hyperplanes ``y_k = const``, hence a function of ``y_k``; the output column
+    For output column k (network column ``q = columns[k]``), ``y_k`` must be affine in the
+    inputs, and for every head every score ``S[j, q]`` and every value entry must have its
+    gradient parallel to ``grad y_k`` (all 2x2 minors vanish exactly; if ``y_k`` is
+    constant they must be constant).  A polynomial whose gradient is everywhere parallel
+    to a fixed nonzero vector is constant on the hyperplanes ``y_k = const``, hence a
+    function of ``y_k``; the output column
     ``sum_h W_O^h W_V^h Z softmax(S_h[:, q])`` is then a function of ``y_k`` alone.  The
     engine's bisection on ``y_k`` (``certify/reduction.py``) relies on this.
 
@@ -869,16 +876,14 @@ def discharge_reduction(payload: Reduction) -> tuple[str, str]:
         if any(not g.is_Rational for g in grad):
             return "failed", f"y_{k} is not affine in the input"
         nz = [e for e, g in enumerate(grad) if g != 0]
-        if not nz:
-            return "failed", f"y_{k} is constant"
         for h, head in enumerate(sn.heads):
             for key in range(head.S.shape[0]):
-                w = _function_of(head.S[key, q], xs, grad, nz[0])
+                w = _function_of(head.S[key, q], xs, grad, nz[0] if nz else None)
                 if w is not None:
                     return "failed", (f"output {k}: score of key {key} (head {h}) depends on "
                                       f"{w} other than through y_{k}")
                 for row in range(head.V.shape[0]):
-                    w = _function_of(head.V[row, key], xs, grad, nz[0])
+                    w = _function_of(head.V[row, key], xs, grad, nz[0] if nz else None)
                     if w is not None:
                         return "failed", (f"output {k}: value ({row}, {key}) of head {h} "
                                           f"depends on {w} other than through y_{k}")
