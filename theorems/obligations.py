@@ -12,9 +12,10 @@ fixes the obligation's kind and the discharger that runs it.  There are exactly 
     assumptions (``C.is_nonnegative is True``, every denominator ``is_positive``) or by one
     monotonicity step: ``C = c(v)`` at ``v = at >= 0`` with ``c(0) >= 0`` and
     ``c'(v) >= 0`` for all ``v >= 0`` (both by assumptions), hence ``c(at) >= 0`` by the
-    fundamental theorem of calculus (``c`` and ``c'`` have positive denominators, so they are
-    continuous on ``[0, oo)``); or, for a certificate that is one finite ``Sum``, by proving
-    its summand nonnegative in either way.  A numeric spot check never discharges anything.
+    fundamental theorem of calculus (``c`` contains no ``Abs``, ``Max``, ``sign``, ... and
+    ``c``, ``c'`` have positive denominators, so they are continuous on ``[0, oo)``); or,
+    for a certificate that is one finite ``Sum``, by proving its summand nonnegative in
+    either way.  A numeric spot check never discharges anything.
 ``inequality``  (:class:`Inequality`, :func:`discharge_inequality`)
     ``expr <= bound`` for all parameters in a box, by interval branch and bound in
     python-flint Arb ball arithmetic: bisect until every sub-box's enclosure is decided;
@@ -40,7 +41,8 @@ fixes the obligation's kind and the discharger that runs it.  There are exactly 
     ``certify.check.verify.check_certificate`` (imported lazily; if it cannot be imported
     the status is ``failed`` with that reason, never skipped).
 ``open``  (:class:`Open`, :func:`discharge_open`)
-    Specified in a later issue; the status is always ``open``.
+    Specified in a later issue, or not mechanised (the reason says which); the status is
+    always ``open``, never proved.
 
 Statuses: ``proved-symbolic`` (identity, construction, reduction), ``verified-interval``
 (inequality, instance), ``open``, ``failed``.  No sampling-based discharger exists, and
