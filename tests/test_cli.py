@@ -116,3 +116,21 @@ def test_console_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "certify.cli", "certify", spec],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "certified" in proc.stdout
+
+
+def test_bound_prints_proved_bound_beside_certified_sup(capsys):
+    code, text, _ = _run(["bound", "single-head", "--a", "-1", "--b", "1", "--p", "16",
+                          "--kappa", "3", "--json"], capsys)
+    assert code == 0
+    info = json.loads(text)
+    assert info["certified_lower"] <= info["certified_upper"] <= info["bound"]
+
+
+@pytest.mark.parametrize("argv", [["--a", "1", "--b", "1", "--p", "8", "--kappa", "3"],
+                                  ["--a", "0", "--b", "1", "--p", "1", "--kappa", "3"],
+                                  ["--a", "0", "--b", "1", "--p", "8", "--kappa", "0"],
+                                  ["--a", "nan", "--b", "1", "--p", "8", "--kappa", "3"],
+                                  ["--a", "0", "--b", "1", "--p", "x", "--kappa", "3"]])
+def test_bound_bad_input(argv, capsys):
+    code, out, err = _run(["bound", "single-head", *argv], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
