@@ -483,9 +483,11 @@ def test_domain_change_accepted_iff_claim_still_valid(data):
     mod = module_for("single-head")
     same_net = mod.build_from_spec(cert["target"], lo, hi, cert["construction"]).net.to_json() \
         == canonical_json(cert["network"])
-    coef = np.zeros((2, 1))
-    coef[:, 0] = cert["target"]["w"][0]
-    ymin, ymax = latent_range(coef, cert["target"]["t"][0], lo, hi)
+    # y = w . x + t over the box, in exact rationals (independent of the checker's code)
+    terms = [(Fraction(wi) * Fraction(float(lo[i, 0])), Fraction(wi) * Fraction(float(hi[i, 0])))
+             for i, wi in enumerate(cert["target"]["w"][0])]
+    ymin = sum(min(tm) for tm in terms) + Fraction(cert["target"]["t"][0])
+    ymax = sum(max(tm) for tm in terms) + Fraction(cert["target"]["t"][0])
     e = cert["cover"][0]
     covered = Fraction(e["y_lo"]) <= ymin and ymax <= Fraction(e["y_hi"])
     x = np.array(cert["witness"]["x"], float).T
@@ -508,3 +510,46 @@ def test_upper_change_accepted_only_when_true_and_within_tol(rel):
         assert not ok
     if ok:
         assert lower <= upper and within_tol
+
+
+@given(st.sampled_from(["a", "b", "w", "t"]), st.sampled_from([2.0 ** -44, -1e-7, 0.01, -0.3]))
+@settings(max_examples=20, **FAST)
+def test_any_single_target_change_rejected(field, delta):
+    cert = make_cert()
+    target = cert["target"]
+    if field in ("a", "b"):
+        target[field] += delta
+    elif field == "w":
+        target["w"][0][1] += delta
+    else:
+        target["t"][0] += delta
+    try:
+        ok, _ = flint(cert)
+    except InputError:  # e.g. a >= b
+        ok = False
+    # The stored network carries a, b (anchors), w and t (affine map): a changed target is
+    # a different construction, so the certificate no longer speaks about it.
+    assert not ok
+
+
+def _mp_error_at(cert: dict, x: list[list[float]]) -> mpmath.mpf:
+    problem = verify_structure(parse_certificate(cert))
+    out = problem.outputs[problem.witness]
+    y = sum((Fraction(c) * Fraction(v) for c, v in zip(out.coef.ravel(),
+                                                        np.array(x, float).T.ravel())),
+            Fraction(out.const))
+    return _exact_error(out.heads, problem.terms, y)
+
+
+@given(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5))
+@settings(max_examples=20, **FAST)
+def test_moved_witness_accepted_only_if_error_still_large(x0, x1):
+    cert = make_cert()
+    cert["witness"]["x"] = [[x0, x1]]
+    ok, reason = flint(cert)
+    err = _mp_error_at(cert, cert["witness"]["x"])
+    lower = cert["claim"]["lower"]
+    if ok:
+        assert err >= lower
+    if err > lower * (1 + 1e-9):
+        assert ok, reason

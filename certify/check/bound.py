@@ -51,7 +51,11 @@ Pair = tuple[Any, Any]  # (lo, hi): the set lies in [inf lo, sup hi]
 # -- pair (interval) helpers -------------------------------------------------------------
 
 def pmul(bk: Any, x: Pair, y: Pair) -> Pair:
-    """``{u v : u in x, v in y}`` lies in ``[min, max]`` of the four end products."""
+    """Enclosure of ``{u v : u in x, v in y}`` for pairs ``x``, ``y``.
+
+    The product of two real intervals lies between the least and the largest of the four
+    products of their ends; ``min``/``max`` are inclusion isotone, so the result is a pair.
+    """
     p = (x[0] * y[0], x[0] * y[1], x[1] * y[0], x[1] * y[1])
     mn, mx = bk.min(p[0], p[1]), bk.max(p[0], p[1])
     return bk.min(mn, bk.min(p[2], p[3])), bk.max(mx, bk.max(p[2], p[3]))
@@ -167,7 +171,7 @@ class PreparedHead:
         self._cache: Ref | None = None
 
     def nearest(self, y: float) -> int:
-        """Index of the grid centre nearest to ``y`` (ties to the right)."""
+        """Index of the grid centre nearest to ``y`` (ties to the right); a heuristic choice."""
         r = min(bisect.bisect_left(self.m, y), self.nG - 1)
         if r > 0 and abs(self.m[r - 1] - y) < abs(self.m[r] - y):
             r -= 1
@@ -180,6 +184,14 @@ class PreparedHead:
         return self._cache
 
     def _make_ref(self, r: int) -> Ref:
+        """Exact per-reference data; only rationals enclosed once, no bound is formed here.
+
+        Window: ``W`` consecutive sorted grid columns containing r.  Shifts ``b0 = B_r``,
+        ``v0 = V_r`` rounded to floats.  LP items and their value ranges, for the keys
+        'V' (``V - v0``), 'B' (``B - b0``), 'BV' (``(B - b0)(V - v0)``): each window column
+        (a point), the constant group (``B = 0``, V in its range), the far columns (B and V in
+        the grid's ranges; the product's range is the hull of the four end products).
+        """
         bk, nG, W = self.bk, self.nG, self.W
         s = min(max(r - self.K, 0), nG - W)
         win = range(s, s + W)

@@ -161,7 +161,10 @@ def verify_structure(cert: Certificate) -> Problem:
 # -- boxes, in this process or in workers ---------------------------------------------------
 
 class BoxChecker:
-    """Checks ranges of leaf boxes of one backend; prepares each output once."""
+    """Item 5 for ranges of leaf boxes in one backend (one per process).
+
+    Each output's heads are prepared (:class:`PreparedHead`) on first use and kept.
+    """
 
     def __init__(self, backend: str, outputs: list[OutputProblem],
                  ranges: list[tuple[float, float]], leaves: list[list[tuple[int, int]]],
@@ -175,10 +178,10 @@ class BoxChecker:
     def heads(self, k: int) -> list[PreparedHead]:
         if k not in self._heads:
             y_lo, y_hi = self.ranges[k]
-            self._heads = {k: [
+            self._heads[k] = [
                 PreparedHead(self.bk, hd.A, hd.B, hd.V, Fraction(num, den), a, b, y_lo, y_hi,
                              self.aggregate)
-                for hd, (num, den, a, b) in zip(self.outputs[k].heads, self.terms)]}
+                for hd, (num, den, a, b) in zip(self.outputs[k].heads, self.terms)]
         return self._heads[k]
 
     def run(self, k: int, start: int, stop: int) -> tuple[int, float, tuple | None]:
@@ -259,6 +262,30 @@ def _check_boxes(problem: Problem, backend: str, jobs: int, aggregate: bool,
     return done, largest
 
 
+def time_boxes(cert_obj: dict, backend: str = "flint", far_aggregation: bool = True,
+               budget_seconds: float = 10.0) -> tuple[float, int]:
+    """Seconds per leaf box of one backend, measured on consecutive boxes within a budget.
+
+    Boxes are taken in order from the middle of the first output's cover (one-time
+    preparation is excluded).  Returns ``(seconds_per_box, boxes_measured)``; the boxes'
+    verdicts are not used.  For benchmarks only.
+    """
+    problem = verify_structure(parse_certificate(cert_obj))
+    checker = BoxChecker(backend, problem.outputs, problem.ranges, problem.leaves,
+                         problem.terms, problem.cert.upper, far_aggregation)
+    with checker.bk.context():
+        checker.heads(0)
+    leaves = len(problem.leaves[0])
+    start = stop = leaves // 2
+    elapsed = 0.0
+    while elapsed < budget_seconds and stop < leaves:
+        t0 = time.perf_counter()
+        checker.run(0, stop, min(stop + 8, leaves))
+        elapsed += time.perf_counter() - t0
+        stop = min(stop + 8, leaves)
+    return elapsed / max(stop - start, 1), stop - start
+
+
 def _check_witness(problem: Problem, backend: str) -> float:
     """Item 6 in one backend; returns a float lower bound of ``|e|`` at the witness."""
     bk = make_backend(backend)
@@ -280,7 +307,19 @@ def _check_witness(problem: Problem, backend: str) -> float:
 def run_check(cert_obj: dict, backend: str = "both", jobs: int = 1,
               far_aggregation: bool = True, progress: Progress | None = None
               ) -> tuple[bool, str, dict[str, Any]]:
-    """:func:`check_certificate` plus a statistics dict (timings, largest bounds)."""
+    """:func:`check_certificate` plus statistics.
+
+    Returns
+    -------
+    (bool, str, dict)
+        The verdict and reason of :func:`check_certificate`, and ``stats`` with
+        ``outputs``, ``boxes`` and, per backend that ran to completion,
+        ``witness_error_lower`` (a float lower bound of ``|e|`` at the witness),
+        ``largest_bound`` (the largest per-box upper bound the checker proved; the checker
+        proves ``sup |e| <= largest_bound``), ``boxes``, ``seconds`` and ``seconds_per_box``.
+        A box's bound is the first of its enclosures (zeroth order, then with the
+        bicentred form, then with the centred form) that meets ``claim.upper``.
+    """
     names = {"both": ["flint", "pyinterval"], "flint": ["flint"],
              "pyinterval": ["pyinterval"]}.get(backend)
     if names is None:
@@ -304,9 +343,10 @@ def run_check(cert_obj: dict, backend: str = "both", jobs: int = 1,
                 "seconds": t2 - t0, "seconds_per_box": (t2 - t1) / max(boxes, 1)}
     except Rejected as exc:
         return False, str(exc), stats
-    largest = max(s["largest_bound"] for s in stats["backends"].values())
-    return True, (f"verified ({', '.join(names)}): sup error <= {largest:.6g} <= claim.upper "
-                  f"{cert.upper:.6g}; witness error >= claim.lower {cert.lower:.6g}"), stats
+    bounds = ", ".join(f"{s['largest_bound']:.6g} ({name})"
+                       for name, s in stats["backends"].items())
+    return True, (f"sup error <= {bounds} <= claim.upper {cert.upper:.6g} over "
+                  f"{stats['boxes']} boxes; witness error >= claim.lower {cert.lower:.6g}"), stats
 
 
 def check_certificate(cert_obj: dict, backend: str = "both", jobs: int = 1,
@@ -338,9 +378,24 @@ def check_certificate(cert_obj: dict, backend: str = "both", jobs: int = 1,
 
 def check_file(path: str, backend: str = "both", jobs: int = 1
                ) -> tuple[bool, str, dict[str, Any]]:
-    """Read a certificate file and verify it: ``(verified, reason, stats)``.
+    """Read a certificate file and verify it.
 
-    Raises InputError (one line) for an unreadable file or malformed JSON.
+    Parameters
+    ----------
+    path : str
+        A JSON certificate file (NaN/Infinity literals are refused).
+    backend, jobs
+        As for :func:`check_certificate`.
+
+    Returns
+    -------
+    (bool, str, dict)
+        As :func:`run_check`; ``stats["seconds"]`` is the total wall time.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, malformed JSON or a malformed certificate (one line).
     """
     def reject_constant(name: str) -> float:
         raise InputError(f"{path}: non-finite number {name} in JSON")
