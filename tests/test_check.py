@@ -335,12 +335,17 @@ def test_check_file_bad_input(tmp_path):
 
 # -- independence ------------------------------------------------------------------------
 
-def test_checker_does_not_import_the_engine():
-    code = ("import sys, certify.check, certify.check.verify; "
+def test_checker_does_not_import_the_engine(tmp_path):
+    """Importing the checker and checking a certificate load no engine module."""
+    path = tmp_path / "cert.json"
+    path.write_text(_cert_text())
+    code = ("import sys, certify.check\n"
+            f"ok, reason, _ = certify.check.check_file({str(path)!r}, backend='both')\n"
+            "assert ok, reason\n"
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('certify'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert "certify.check.verify" in out
+    assert "certify.check.verify" in out and "certify.network" in out
     for name in ("engine", "enclosure", "intervals", "reduction", "pipeline", "certificate"):
         assert f"certify.{name}" not in out
 
@@ -553,3 +558,81 @@ def test_moved_witness_accepted_only_if_error_still_large(x0, x1):
         assert err >= lower
     if err > lower * (1 + 1e-9):
         assert ok, reason
+
+
+def test_flint_precision_restored():
+    from flint import ctx
+    saved = ctx.prec
+    ctx.prec = 53
+    try:
+        assert flint(make_cert())[0]
+        assert ctx.prec == 53
+    finally:
+        ctx.prec = saved
+
+
+def _sampled_soundness(net: AttentionNet, w: np.ndarray, t: np.ndarray, terms, y_lo, y_hi,
+                       depth: int, backend=FlintBackend, seed: int = 0) -> None:
+    """For random dyadic boxes, the checker's full bound is >= |e| at sampled points."""
+    bk = backend()
+    rng = random.Random(seed)
+    with bk.context():
+        for out in reduce_network(net, w, t):
+            heads = [PreparedHead(bk, hd.A, hd.B, hd.V, Fraction(n, d), a, b, y_lo, y_hi, True)
+                     for hd, (n, d, a, b) in zip(out.heads, terms)]
+            for i in sorted(rng.sample(range(2 ** depth), 12)):
+                y0, y1 = box_endpoints(bk, y_lo, y_hi, depth, i)
+                bound = bk.ub(box_bound(bk, heads, y0, y1, 0.0)[0])
+                for _ in range(3):
+                    tt = Fraction(i, 2 ** depth) + Fraction(rng.randrange(257), 256 * 2 ** depth)
+                    y = Fraction(y_lo) + (Fraction(y_hi) - Fraction(y_lo)) * tt
+                    assert _exact_error(out.heads, terms, y) <= bound
+
+
+def test_two_heads_bound_is_sound():
+    """Two heads (different temperatures, W_O = 1/2 each) against (1/2) Range + (1/2) Range."""
+    obj = make_cert(p=16, kappa=3.0)["network"]
+    head = obj["layers"][1]["heads"][0]
+    h2 = copy.deepcopy(head)
+    h2["W_K"] = [[x * 0.5 for x in row] for row in h2["W_K"]]
+    head["W_O"] = h2["W_O"] = [[0.5]]
+    obj["layers"][1]["heads"].append(h2)
+    net = AttentionNet.from_json_obj(obj)
+    terms = [(1, 2, -1.0, 1.0), (1, 2, -1.0, 1.0)]
+    _sampled_soundness(net, np.array([[1.0, 0.5]]), np.array([0.1]), terms, -2.3, 2.3, 9)
+
+
+@pytest.mark.parametrize("backend", [FlintBackend, PyIntervalBackend])
+def test_token_affine_network_bound_is_sound(backend):
+    """T2-like layout: token k = (y_k, 1, L_k, L_k^2), anchors in the positional bias."""
+    from certify.network import Attention, Head, SelectColumns, TokenAffine
+    n, beta = 6, 40.0
+    L = np.linspace(-1.0, 1.0, n)
+    weight = np.array([[1.5], [0.0], [0.0], [0.0]])
+    bias = np.stack([np.full(n, 0.25), np.ones(n), L, L * L])
+    head = Head(np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]),
+                np.array([[0, 0, 2 * beta, 0], [0, 0, 0, -beta]]),
+                np.array([[0, 0, 1.0, 0]]), np.ones((1, 1)))
+    net = AttentionNet((1, n), (TokenAffine(weight, bias), Attention((head,)),
+                                SelectColumns(tuple(range(n)))))
+    w, t = np.full((n, 1), 1.5), np.full(n, 0.25)
+    problems = reduce_network(net, w, t)
+    assert len(problems) == n and problems[2].coef[0, 2] == 1.5
+    _sampled_soundness(net, w, t, [(1, 1, -1.0, 1.0)], -1.5, 2.0, 7, backend)
+
+
+@pytest.mark.parametrize("kappa", [0.5, 3.0, 30.0])
+def test_far_tail_bound_is_sound(kappa):
+    """p = 64: boxes have far columns on both sides of the window (Lemma S is used)."""
+    mod = module_for("single-head")
+    lo, hi = np.full((1, 1), -1.2), np.full((1, 1), 1.2)
+    target = {"kind": "truncated-linear", "a": -1.0, "b": 1.0, "w": [[1.0]], "t": [0.0]}
+    net = mod.build_from_spec(target, lo, hi, {"p": 64, "kappa": kappa}).net
+    bk = FlintBackend()
+    with bk.context():
+        out = reduce_network(net, np.array([[1.0]]), np.array([0.0]))[0]
+        ph = PreparedHead(bk, out.heads[0].A, out.heads[0].B, out.heads[0].V, Fraction(1),
+                          -1.0, 1.0, -1.2, 1.2, True)
+        assert ph.W < ph.nG - 20
+    _sampled_soundness(net, np.array([[1.0]]), np.array([0.0]), [(1, 1, -1.0, 1.0)],
+                       -1.2, 1.2, 11, seed=int(kappa))
