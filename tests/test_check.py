@@ -636,3 +636,52 @@ def test_far_tail_bound_is_sound(kappa):
         assert ph.W < ph.nG - 20
     _sampled_soundness(net, np.array([[1.0]]), np.array([0.0]), [(1, 1, -1.0, 1.0)],
                        -1.2, 1.2, 11, seed=int(kappa))
+
+
+@pytest.mark.parametrize("kappa", [0.5, 3.0])
+def test_weights_tail_and_lp_components_are_sound(kappa):
+    """Each step of the box bound holds at sampled points, including e^-60-sized terms."""
+    from certify.check.bound import lp_lower, lp_upper, tail, weights
+    mod = module_for("single-head")
+    lo, hi = np.full((1, 2), -1.2), np.full((1, 2), 1.2)
+    target = {"kind": "truncated-linear", "a": -1.0, "b": 1.0, "w": [[1.0], [0.5]],
+              "t": [0.0, 0.1]}
+    net = mod.build_from_spec(target, lo, hi, {"p": 48, "kappa": kappa}).net
+    out = reduce_network(net, np.array([[1.0], [0.5]]), np.array([0.0, 0.1]))[0]
+    hd = out.heads[0]
+    bk = FlintBackend()
+    rng = random.Random(7)
+    with bk.context(), mpmath.workdps(50):
+        ph = PreparedHead(bk, hd.A, hd.B, hd.V, Fraction(1), -1.0, 1.0, -1.2, 1.2, True)
+        grid_index = {(A, B): j for j, (A, B) in enumerate(zip(hd.A, hd.B))}
+        const = [j for j in range(len(hd.B)) if hd.B[j] == 0]
+        assert const and ph.W < ph.nG
+        for i in rng.sample(range(2 ** 10), 25):
+            y0, y1 = box_endpoints(bk, -1.2, 1.2, 10, i)
+            rf = ph.ref(ph.nearest(bk.mid((y0 + y1) / 2)))
+            wlo, whi, lof, hif = weights(bk, ph, rf, y0, y1)
+            has_far, T = tail(bk, ph, rf, y0, y1)
+            win = [grid_index[(ph.A[k], ph.B[k])] for k in rf.win]
+            far = [grid_index[(ph.A[k], ph.B[k])] for k in range(ph.nG) if k not in rf.win]
+            assert has_far == bool(far)
+            groups = [[j] for j in win] + [const] + ([far] if far else [])
+            r = grid_index[(ph.A[rf.r], ph.B[rf.r])]
+            lps = {key: (bk.lb(lp_lower(bk, wlo, whi, lof, hif, rf, key)),
+                         bk.ub(lp_upper(bk, wlo, whi, lof, hif, rf, key)))
+                   for key in ("V", "B", "BV")}
+            for _ in range(3):
+                t = Fraction(i, 2 ** 10) + Fraction(rng.randrange(65), 64 * 2 ** 10)
+                y = _mp(Fraction(-1.2) + (Fraction(1.2) - Fraction(-1.2)) * t)
+                s = [_mp(A) + _mp(B) * y for A, B in zip(hd.A, hd.B)]
+                E = [mpmath.exp(x - s[r]) for x in s]
+                total = sum(E)
+                assert sum(E[j] for j in far) <= (bk.ub(T) if far else 0)
+                for g, lo_, hi_ in zip(groups, wlo, whi):
+                    wg = sum(E[j] for j in g) / total
+                    assert bk.lb(lo_) <= wg <= bk.ub(hi_)
+                b0, v0 = _mp(Fraction(float(ph.B[rf.r]))), _mp(Fraction(float(ph.V[rf.r])))
+                vals = {"V": [_mp(v) - v0 for v in hd.V], "B": [_mp(b) - b0 for b in hd.B]}
+                vals["BV"] = [u * v for u, v in zip(vals["B"], vals["V"])]
+                for key, (l, u) in lps.items():
+                    avg = sum(e * g for e, g in zip(E, vals[key])) / total
+                    assert l <= avg <= u
