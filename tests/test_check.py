@@ -299,6 +299,8 @@ def test_witness_moved_to_small_error_rejected():
     lambda c: c["construction"].__setitem__("p", 1),
     lambda c: c["network"].__setitem__("format", "other"),
     lambda c: c.__setitem__("network", []),
+    lambda c: c["network"]["layers"][1]["heads"][0]["W_Q"][0].__setitem__(0, 10 ** 400),
+    lambda c: c["claim"].__setitem__("tol", -(10 ** 400)),
 ], ids=lambda f: "m")
 def test_malformed_raises_input_error(mutate):
     cert = make_cert()

@@ -26,8 +26,15 @@ Method (the engine's, re-derived; MATH.md section 2 and the README's rigour mode
 3. Per-weight bounds (:func:`weights`) from the bounds on each ``E_j`` over the box.
 4. LP duality (:func:`lp_upper`, :func:`lp_lower`) bounds ``sum_j w_j g_j`` over all weight
    vectors in their boxes with ``sum w = 1``.
-5. Mean-value form (:func:`box_bound`): ``e(Y) in e(c) + e'(Y) (Y - c)`` with
-   ``e' = sum_h Cov_{w^h}(B, V) - g_h R_h'``, intersected with the zeroth-order enclosure.
+5. Derivative forms (:func:`box_bound`): with ``e' = sum_h Cov_{w^h}(B, V) - g_h R_h'``
+   enclosed over the box, the bicentred form (:func:`bicentred`, from ``e`` at both ends)
+   and the centred form ``e(Y) in e(c) + e'(Y) (Y - c)``, intersected with the
+   zeroth-order enclosure ``sum_h LP_h(V) - g_h R_h(Y)``.
+
+The checker's choices need not be the engine's; they are at least as tight where it
+matters: exact box ends and midpoint instead of outward-rounded floats, a window at least
+as wide, a far-tail bound that keeps the correlation between ``(y - m_r)^2`` and
+``(y - m_j)^2``, exact rationals for score differences, and Arb at 80 bits.
 """
 
 from __future__ import annotations
@@ -325,12 +332,11 @@ def weights(bk: Any, ph: PreparedHead, rf: Ref, y0: Any, y1: Any
             Plo.append(e)
             Phi.append(e)
     if ph.has_const:
+        # r is a grid column, so B_r != 0 and E_C is monotone in y.
         c0, c1 = exp(rf.cA - rf.B_r * x0), exp(rf.cA - rf.B_r * x1)
         if rf.B_r_sign < 0:
             c0, c1 = c1, c0
-        elif rf.B_r_sign == 0:
-            c0, c1 = bk.min(c0, c1), bk.max(c0, c1)
-        Plo.append(c1 * ph.Csum)  # B_r > 0: E_C decreases in y
+        Plo.append(c1 * ph.Csum)  # now c1 <= E_C / Csum <= c0 on the box
         Phi.append(c0 * ph.Csum)
     Slo, Shi = sum(Plo[1:], Plo[0]), sum(Phi[1:], Phi[0])
     has_far, T = tail(bk, ph, rf, y0, y1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +62,11 @@ def _fail(msg: str) -> InputError:
 
 
 def _finite_everywhere(obj: Any, path: str) -> None:
-    """Raise if any number anywhere in the decoded JSON is NaN or infinite."""
+    """Raise if any number anywhere in the decoded JSON is NaN, infinite or beyond binary64."""
     if isinstance(obj, float) and not math.isfinite(obj):
         raise _fail(f"non-finite number at {path}")
+    if isinstance(obj, int) and not isinstance(obj, bool) and abs(obj) > sys.float_info.max:
+        raise _fail(f"number too large at {path}")
     if isinstance(obj, dict):
         for k, v in obj.items():
             _finite_everywhere(v, f"{path}.{k}")

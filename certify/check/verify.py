@@ -143,7 +143,7 @@ def verify_structure(cert: Certificate) -> Problem:
         if not (Fraction(e.y_lo) <= ymin and ymax <= Fraction(e.y_hi)):
             raise Rejected(f"{where}: [y_lo, y_hi] = [{e.y_lo!r}, {e.y_hi!r}] does not contain "
                            f"the range [{float(ymin)!r}, {float(ymax)!r}] of its latent scalar")
-        if any(len(ph.B) and all(b == 0 for b in ph.B) for ph in o.heads):
+        if any(all(b == 0 for b in hd.B) for hd in o.heads):
             raise Rejected(f"{where}: unsupported, no score depends on the latent scalar")
         ranges.append((e.y_lo, e.y_hi))
         leaves.append(lv)
@@ -326,7 +326,10 @@ def run_check(cert_obj: dict, backend: str = "both", jobs: int = 1,
         raise InputError(f"unknown backend {backend!r}; known: flint, pyinterval, both")
     if not isinstance(jobs, int) or jobs < 1:
         raise InputError("jobs must be a positive integer")
-    cert = parse_certificate(cert_obj)
+    try:
+        cert = parse_certificate(cert_obj)
+    except RecursionError:
+        raise InputError("certificate: nested too deeply") from None
     stats: dict[str, Any] = {"backends": {}}
     try:
         problem = verify_structure(cert)
