@@ -156,7 +156,7 @@ def _largest_full_bound(cert: dict, backend) -> float:
                      for hd, (n, d, a, b) in zip(out.heads, problem.terms)]
             for depth, i in leaves:
                 y0, y1 = box_endpoints(bk, y_lo, y_hi, depth, i)
-                largest = max(largest, bk.ub(box_bound(bk, heads, y0, y1, 0.0)[0]))
+                largest = max(largest, bk.ub(box_bound(bk, heads, y0, y1, 0.0)))
     return largest
 
 
@@ -424,7 +424,7 @@ def test_box_bounds_dominate_sampled_errors(backend):
         for k in rng.sample(range(len(leaves)), 40):
             depth, i = leaves[k]
             y0, y1 = box_endpoints(bk, y_lo, y_hi, depth, i)
-            bound = bk.ub(box_bound(bk, heads, y0, y1, 0.0)[0])  # upper 0: full enclosure
+            bound = bk.ub(box_bound(bk, heads, y0, y1, 0.0))  # upper 0: full enclosure
             t0, t1 = Fraction(i, 2 ** depth), Fraction(i + 1, 2 ** depth)
             for _ in range(3):
                 t = t0 + (t1 - t0) * Fraction(rng.randrange(1025), 1024)
@@ -606,7 +606,7 @@ def _sampled_soundness(net: AttentionNet, w: np.ndarray, t: np.ndarray, terms, y
                      for hd, (n, d, a, b) in zip(out.heads, terms)]
             for i in sorted(rng.sample(range(2 ** depth), 12)):
                 y0, y1 = box_endpoints(bk, y_lo, y_hi, depth, i)
-                bound = bk.ub(box_bound(bk, heads, y0, y1, 0.0)[0])
+                bound = bk.ub(box_bound(bk, heads, y0, y1, 0.0))
                 for _ in range(3):
                     tt = Fraction(i, 2 ** depth) + Fraction(rng.randrange(257), 256 * 2 ** depth)
                     y = Fraction(y_lo) + (Fraction(y_hi) - Fraction(y_lo)) * tt
@@ -665,7 +665,7 @@ def test_far_tail_bound_is_sound(kappa):
 @pytest.mark.parametrize("kappa", [0.5, 3.0])
 def test_weights_tail_and_lp_components_are_sound(kappa):
     """Each step of the box bound holds at sampled points, including e^-60-sized terms."""
-    from certify.check.bound import lp_lower, lp_upper, tail, weights
+    from certify.check.bound import _far_total, lp_lower, lp_upper, weights
     mod = module_for("single-head")
     lo, hi = np.full((1, 2), -1.2), np.full((1, 2), 1.2)
     target = {"kind": "truncated-linear", "a": -1.0, "b": 1.0, "w": [[1.0], [0.5]],
@@ -683,8 +683,9 @@ def test_weights_tail_and_lp_components_are_sound(kappa):
         for i in rng.sample(range(2 ** 10), 25):
             y0, y1 = box_endpoints(bk, -1.2, 1.2, 10, i)
             rf = ph.ref(ph.nearest(bk.mid((y0 + y1) / 2)))
-            wlo, whi, lof, hif = weights(bk, ph, rf, y0, y1)
-            has_far, T = tail(bk, ph, rf, y0, y1)
+            p0, p1 = ph.point(rf, y0, None), ph.point(rf, y1, None)
+            wlo, whi, lof, hif = weights(bk, ph, rf, p0, p1)
+            has_far, T = _far_total(rf, p1.right, p0.left)
             win = [grid_index[(ph.A[k], ph.B[k])] for k in rf.win]
             far = [grid_index[(ph.A[k], ph.B[k])] for k in range(ph.nG) if k not in rf.win]
             assert has_far == bool(far)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -176,6 +177,7 @@ class PreparedHead:
         self.gridB = (min(self.B, default=Fraction(0)), max(self.B, default=Fraction(0)))
         self.Vspan = bk.num(float_up(max(allV) - min(allV)))
         self._cache: Ref | None = None
+        self._points: dict[tuple[int, Hashable], Point] = {}
 
     def nearest(self, y: float) -> int:
         """Index of the grid centre nearest to ``y`` (ties to the right); a heuristic choice."""
@@ -189,6 +191,17 @@ class PreparedHead:
         if self._cache is None or self._cache.r != r:
             self._cache = self._make_ref(r)
         return self._cache
+
+    def point(self, rf: Ref, y: Any, key: Hashable | None) -> Point:
+        """:func:`at_point` data; cached under ``key``, the exact identity of the point y."""
+        if key is None:
+            return at_point(self.bk, self, rf, y)
+        pt = self._points.get((rf.r, key))
+        if pt is None:
+            if len(self._points) >= 8:
+                self._points.clear()
+            pt = self._points[(rf.r, key)] = at_point(self.bk, self, rf, y)
+        return pt
 
     def _make_ref(self, r: int) -> Ref:
         """Exact per-reference data; only rationals enclosed once, no bound is formed here.
@@ -282,64 +295,80 @@ def _side_tail(bk: Any, ph: PreparedHead, side: tuple, y: Any, right: bool) -> A
     return bk.exp(F) * geo
 
 
-def tail(bk: Any, ph: PreparedHead, rf: Ref, y0: Any, y1: Any) -> tuple[bool, Any]:
-    """``(has_far, T)``: ``T`` bounds the far columns' ``sum exp(s_j - s_r)`` on ``[y0, y1]``.
+@dataclass
+class Point:
+    """What a point y contributes, for reference r (shared by the boxes that end at y).
 
-    ``has_far`` is False when every grid column is in the window (then ``T = 0``);
-    ``T`` is None when no bound could be certified.
+    ``E[i] = exp(s_j(y) - s_r(y))`` for the window's columns; ``Cf = exp(cA - B_r (y - m_r))``
+    so the constant group's ``sum_{j in C} exp(s_j(y) - s_r(y)) = Csum Cf``; ``right`` and
+    ``left`` bound the far columns beyond each end of the window (:func:`_side_tail`) for a
+    box whose upper (``right``) or lower (``left``) end is y, including the box ``[y, y]``;
+    a side without far columns gives 0, an uncertified side None.  ``err`` caches
+    :func:`point_error`.
     """
-    if rf.right is None and rf.left is None:
-        return False, bk.num(0)
-    total = bk.num(0)
-    for side, y, right in ((rf.right, y1, True), (rf.left, y0, False)):
-        if side is not None:
-            t = _side_tail(bk, ph, side, y, right)
-            if t is None:
-                return True, None
-            total = total + t
-    return True, total
+
+    y: Any
+    E: list[Any]
+    Cf: Any
+    right: Any | None
+    left: Any | None
+    err: Pair | None = None
+    err_done: bool = False
+
+
+def at_point(bk: Any, ph: PreparedHead, rf: Ref, y: Any) -> Point:
+    """The :class:`Point` data at every point of the (tiny) backend number ``y``."""
+    x = y - rf.m_r
+    exp = bk.exp
+    E = [exp(da + db * x) for da, db in zip(rf.dA, rf.dB)]
+    zero = bk.num(0)
+    Cf = exp(rf.cA - rf.B_r * x) if ph.has_const else zero
+    right = zero if rf.right is None else _side_tail(bk, ph, rf.right, y, True)
+    left = zero if rf.left is None else _side_tail(bk, ph, rf.left, y, False)
+    return Point(y, E, Cf, right, left)
+
+
+def _far_total(rf: Ref, right: Any | None, left: Any | None) -> tuple[bool, Any | None]:
+    """``(has_far, T)`` from the two sides' bounds; T is None if a side is uncertified."""
+    has_far = rf.right is not None or rf.left is not None
+    if right is None or left is None:
+        return has_far, None
+    return has_far, right + left
 
 
 # -- weights and the linear programme -----------------------------------------------------
 
-def weights(bk: Any, ph: PreparedHead, rf: Ref, y0: Any, y1: Any
+def weights(bk: Any, ph: PreparedHead, rf: Ref, p0: Point, p1: Point
             ) -> tuple[list[Any], list[Any], list[float], list[float]]:
-    """Bounds ``lo_i <= W_i(y) <= hi_i`` for all y in the box, for every LP item.
+    """Bounds ``lo_i <= W_i(y) <= hi_i`` for all y in the box ``[p0.y, p1.y]``, per LP item.
 
     Items: the window columns, then the constant group, then the far columns; ``W_i`` is
     the item's total softmax weight, so the ``W_i`` are >= 0 and sum to 1.  With ``E_j(y) =
     exp(s_j(y) - s_r(y))``, ``s_j - s_r = dA'_j + dB_j (y - m_r)`` is monotone in y (the sign
-    of ``dB_j`` is exact), so ``Plo_i <= E_i <= Phi_i`` with the exponential of its values at
-    the ends; for the constant group ``E_C = Csum exp(cA - B_r (y - m_r))``.  The far sum F
-    obeys ``0 <= F <= T`` (:func:`tail`).  Since ``x / (x + S)`` increases in x and decreases
-    in S: ``W_i >= Plo_i / (Plo_i + sum_{k != i} Phi_k + T)`` and
+    of ``dB_j`` is exact), so ``Plo_i <= E_i <= Phi_i`` with its values at the ends; the
+    constant group's sum ``Csum exp(cA - B_r (y - m_r))`` is monotone too (r is a grid
+    column, so ``B_r != 0``).  The far sum F obeys ``0 <= F <= T`` with ``T`` the right side's
+    bound at the upper end plus the left side's at the lower end (:func:`_side_tail`).
+    Since ``x / (x + S)`` increases in x and decreases in S:
+    ``W_i >= Plo_i / (Plo_i + sum_{k != i} Phi_k + T)`` and
     ``W_i <= Phi_i / (Phi_i + sum_{k != i} Plo_k)``; far: ``0 <= W_F <= T / (T + sum Plo)``.
     Without a tail bound the lower bounds are 0 and the far weight's upper bound is 1.
     Returns backend ``lo``, ``hi`` and their float mids (for choosing lambda only).
     """
-    x0, x1 = y0 - rf.m_r, y1 - rf.m_r
-    exp = bk.exp
     Plo, Phi = [], []
-    for da, db, sg in zip(rf.dA, rf.dB, rf.dB_sign):
-        if sg > 0:
-            Plo.append(exp(da + db * x0))
-            Phi.append(exp(da + db * x1))
-        elif sg < 0:
-            Plo.append(exp(da + db * x1))
-            Phi.append(exp(da + db * x0))
+    for e0, e1, sg in zip(p0.E, p1.E, rf.dB_sign):
+        if sg >= 0:
+            Plo.append(e0)
+            Phi.append(e1)
         else:
-            e = exp(da)
-            Plo.append(e)
-            Phi.append(e)
+            Plo.append(e1)
+            Phi.append(e0)
     if ph.has_const:
-        # r is a grid column, so B_r != 0 and E_C is monotone in y.
-        c0, c1 = exp(rf.cA - rf.B_r * x0), exp(rf.cA - rf.B_r * x1)
-        if rf.B_r_sign < 0:
-            c0, c1 = c1, c0
-        Plo.append(c1 * ph.Csum)  # now c1 <= E_C / Csum <= c0 on the box
-        Phi.append(c0 * ph.Csum)
+        c_lo, c_hi = (p1.Cf, p0.Cf) if rf.B_r_sign > 0 else (p0.Cf, p1.Cf)
+        Plo.append(c_lo * ph.Csum)
+        Phi.append(c_hi * ph.Csum)
     Slo, Shi = sum(Plo[1:], Plo[0]), sum(Phi[1:], Phi[0])
-    has_far, T = tail(bk, ph, rf, y0, y1)
+    has_far, T = _far_total(rf, p1.right, p0.left)
     zero = bk.num(0)
     if has_far and T is not None:
         Shi = Shi + T
@@ -395,37 +424,36 @@ def lp_lower(bk: Any, lo: list[Any], hi: list[Any], lof: list[float], hif: list[
 
 # -- one box -------------------------------------------------------------------------------
 
-def point_error(bk: Any, ph: PreparedHead, rf: Ref, c: Any) -> Pair | None:
-    """Enclosure of ``e_h(c)`` at every point c of the (tiny) backend number ``c``.
+def point_error(bk: Any, ph: PreparedHead, rf: Ref, pt: Point) -> Pair | None:
+    """Enclosure of ``e_h(y)`` at every point y of the (tiny) backend number ``pt.y``.
 
-    ``e_h = sum_j w_j (V_j - f)`` with ``f = g R(c)`` (weights sum to 1), written as
+    ``e_h = sum_j w_j (V_j - f)`` with ``f = g R(y)`` (weights sum to 1), written as
     ``N/D - (f - v0)`` with ``N = sum E_j (V_j - v0)``, ``D = sum E_j`` over window and
     constant group.  The far columns add ``F <= T`` to D and ``F vbar`` to N with
     ``vbar - v0`` in the far value range, so ``e_h = N/D - (f - v0) + theta (vbar - v0 -
     N/D)`` with ``0 <= theta = F/(D + F) <= T/D`` and ``|vbar - v0 - N/D| <= Vspan`` (both
     are differences of convex combinations of values).  Returns None without a tail bound.
+    The result is cached in ``pt``.
     """
-    x = c - rf.m_r
-    exp = bk.exp
+    if pt.err_done:
+        return pt.err
     N = D = bk.num(0)
-    gV = rf.g["V"]
-    for i, (da, db) in enumerate(zip(rf.dA, rf.dB)):
-        E = exp(da + db * x)
-        N = N + E * gV[i][0]
+    for E, g in zip(pt.E, rf.g["V"]):
+        N = N + E * g[0]
         D = D + E
     if ph.has_const:
-        E = exp(rf.cA - rf.B_r * x)
-        N = N + E * rf.CgV
-        D = D + E * ph.Csum
-    f = ph.gb * bk.min(bk.max(c, ph.an), ph.bn)
+        N = N + pt.Cf * rf.CgV
+        D = D + pt.Cf * ph.Csum
+    f = ph.gb * bk.min(bk.max(pt.y, ph.an), ph.bn)
     e = N / D - (f - rf.v0)
-    has_far, T = tail(bk, ph, rf, c, c)
+    has_far, T = _far_total(rf, pt.right, pt.left)
     if not has_far:
-        return e, e
-    if T is None:
-        return None
-    t = T * ph.Vspan / D
-    return e - t, e + t
+        pt.err = (e, e)
+    elif T is not None:
+        t = T * ph.Vspan / D
+        pt.err = (e - t, e + t)
+    pt.err_done = True
+    return pt.err
 
 
 def box_endpoints(bk: Any, y_lo: float, y_hi: float, depth: int, index: int) -> tuple[Any, Any]:
@@ -470,11 +498,12 @@ def bicentred(bk: Any, el: Pair, er: Pair, de: Pair, w: Any) -> Pair:
     return (el[0] * b + er[0] * a - abw) / den, (el[1] * a + er[1] * b + abw) / den
 
 
-def point_total(bk: Any, heads: list[PreparedHead], refs: list[Ref], c: Any) -> Pair | None:
-    """Enclosure of ``e(c) = sum_h e_h(c)`` (:func:`point_error`), None without a tail bound."""
+def point_total(bk: Any, heads: list[PreparedHead], refs: list[Ref], pts: list[Point]
+                ) -> Pair | None:
+    """Enclosure of ``e(y) = sum_h e_h(y)`` (:func:`point_error`), None without a tail bound."""
     total = None
-    for ph, rf in zip(heads, refs):
-        pe = point_error(bk, ph, rf, c)
+    for ph, rf, pt in zip(heads, refs, pts):
+        pe = point_error(bk, ph, rf, pt)
         if pe is None:
             return None
         total = pe if total is None else (total[0] + pe[0], total[1] + pe[1])
@@ -482,7 +511,7 @@ def point_total(bk: Any, heads: list[PreparedHead], refs: list[Ref], c: Any) -> 
 
 
 def box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float,
-              e_left: Pair | None = None) -> tuple[Any, Pair | None]:
+              keys: tuple[Hashable, Hashable] | None = None) -> Any:
     """A backend number whose supremum bounds ``sup_{y in [y0, y1]} |e(y)|``.
 
     The enclosure of e on the box is the intersection of three enclosures, each valid on
@@ -491,7 +520,7 @@ def box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float
     1. Zeroth order: ``e_h(y) = sum_j w_j (V_j - v0) - (g R(y) - v0)`` with the sum in
        ``[lp_lower, lp_upper]`` of the 'V' values and ``R`` nondecreasing, so ``R(Y) =
        [R(y0), R(y1)]``.
-    2. Bicentred form (:func:`bicentred`) from ``e(y0)``, ``e(y1)`` (:func:`point_total`)
+    2. Bicentred form (:func:`bicentred`) from ``e(y0)``, ``e(y1)`` (:func:`point_error`)
        and ``e'(Y)``.  e is Lipschitz on the box; for a.e. t, ``e'(t) = sum_h
        Cov_{w(t)}(B, V) - g_h R_h'(t)`` (the derivative of ``softmax(A + B t)_j`` is
        ``w_j (B_j - sum_k w_k B_k)``), and for any ``b0, v0``: ``Cov_w(B, V) = S1 - S2 S3``
@@ -501,16 +530,20 @@ def box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float
     3. Centred mean-value form: ``e(y) = e(c) + int_c^y e'`` with c the exact midpoint, so
        ``e(Y) in e(c) + e'(Y) (Y - c)``.
 
-    ``e_left``, if given, encloses ``e(y0)`` (the previous box's right end).  Returns the
-    bound and the enclosure of ``e(y1)`` if one was computed (for the next box).
+    ``keys``, if given, identify the exact ends (e.g. the rational ``t`` of
+    ``y_lo + (y_hi - y_lo) t``); the data at an end is then shared with the neighbouring box.
     """
-    refs, parts = [], []
+    refs, parts, p0s, p1s = [], [], [], []
     mid = bk.mid((y0 + y1) / 2)
+    k0, k1 = keys if keys is not None else (None, None)
     e0: Pair | None = None
     for ph in heads:
         rf = ph.ref(ph.nearest(mid))
+        p0, p1 = ph.point(rf, y0, k0), ph.point(rf, y1, k1)
         refs.append(rf)
-        lo, hi, lof, hif = weights(bk, ph, rf, y0, y1)
+        p0s.append(p0)
+        p1s.append(p1)
+        lo, hi, lof, hif = weights(bk, ph, rf, p0, p1)
         S3 = (lp_lower(bk, lo, hi, lof, hif, rf, "V"), lp_upper(bk, lo, hi, lof, hif, rf, "V"))
         R = (bk.min(bk.max(y0, ph.an), ph.bn), bk.min(bk.max(y1, ph.an), ph.bn))
         f = scale(ph.g, ph.gb, R)
@@ -521,7 +554,7 @@ def box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float
     bound = _magnitude(bk, e0)
     upper_n = bk.num(upper)
     if bk.le(bound, upper_n):
-        return bound, None
+        return bound
 
     zero, one = bk.num(0), bk.num(1)
     de = (zero, zero)
@@ -538,21 +571,20 @@ def box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float
         gdR = scale(ph.g, ph.gb, dR)
         de = (de[0] + (S1[0] - p23[1] - gdR[1]), de[1] + (S1[1] - p23[0] - gdR[0]))
 
-    el = e_left if e_left is not None else point_total(bk, heads, refs, y0)
-    er = point_total(bk, heads, refs, y1)
     enc = e0
+    el, er = point_total(bk, heads, refs, p0s), point_total(bk, heads, refs, p1s)
     if el is not None and er is not None:
         enc = _intersect(bk, enc, bicentred(bk, el, er, de, y1 - y0))
         bound = _magnitude(bk, enc)
         if bk.le(bound, upper_n):
-            return bound, er
+            return bound
     c = (y0 + y1) / 2
-    ec = point_total(bk, heads, refs, c)
+    ec = point_total(bk, heads, refs, [at_point(bk, ph, rf, c) for ph, rf in zip(heads, refs)])
     if ec is not None:
         mv = pmul(bk, de, (y0 - c, y1 - c))
         enc = _intersect(bk, enc, (ec[0] + mv[0], ec[1] + mv[1]))
         bound = _magnitude(bk, enc)
-    return bound, er
+    return bound
 
 
 # -- one point, every column -----------------------------------------------------------

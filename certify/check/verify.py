@@ -196,14 +196,11 @@ class BoxChecker:
             y_lo, y_hi = self.ranges[k]
             upper = bk.num(self.upper)
             largest = 0.0
-            right: tuple[Fraction, Any] | None = None  # (t, enclosure of e) at the last right end
             for i in range(start, stop):
                 depth, index = self.leaves[k][i]
                 y0, y1 = box_endpoints(bk, y_lo, y_hi, depth, index)
-                t0 = Fraction(index, 2 ** depth)
-                e_left = right[1] if right is not None and right[0] == t0 else None
-                bound, e_right = box_bound(bk, heads, y0, y1, self.upper, e_left)
-                right = None if e_right is None else (Fraction(index + 1, 2 ** depth), e_right)
+                keys = (Fraction(index, 2 ** depth), Fraction(index + 1, 2 ** depth))
+                bound = box_bound(bk, heads, y0, y1, self.upper, keys)
                 ub = bk.ub(bound)
                 largest = max(largest, ub)
                 if not bk.le(bound, upper):
