@@ -94,7 +94,9 @@ class Ref:
     B_r: Any
     B_r_sign: int
     CgV: Any  # sum_{j in C} exp(A_j - Aref) (V_j - v0)
-    right: tuple | None  # (count, m_J, k = bh (m_J - m_r), s = m_J + m_r, c = rho bound)
+    # Far columns beyond the window's right (left) end: (count, m_J, bh (m_J - m_r),
+    # m_J + m_r, max rho_hi over them, rho_lo[r]) with J the first (last) far column.
+    right: tuple | None
     left: tuple | None
 
 
