@@ -4,6 +4,52 @@ Every check here raises :class:`certify.errors.InputError` with a message that n
 offending field, so that the command line can print one line and exit with code 2.
 Numbers are read as binary64 (nearest to the decimal text); the certificate records the
 binary64 values, which are the exact semantics of the target.
+
+Theorems
+--------
+``single-head`` (T1)
+    ``target.w`` is a list of n token vectors of length d, ``target.t`` a list of n numbers
+    (token k's latent is ``y_k = w_k . x_k + t_k``); ``construction`` holds ``p`` and
+    exactly one of ``kappa``, ``beta``.
+``multi-head`` (T2)
+    ``tokens`` (n >= 2) at the top level; ``target.w`` is one vector of length d (a list
+    holding one vector is accepted), ``target.t`` one number, shared by all tokens;
+    ``construction`` holds ``heads`` (H >= 1) and exactly one of ``kappa``, ``beta``.  The
+    normal form stores n as ``target.tokens`` (a spec may give it there too; if both are
+    given they must agree): the target is the map on sequences of n tokens, and a
+    certificate's target then carries everything needed to rebuild.
+
+Target kinds (the generalized ReLU family; ``y`` is the latent scalar of a token)
+----------------------------------------------------------------------------------
+Every kind is a sum of truncated-linear terms ``g Range_[a,b](y)`` with an exact rational
+``g`` (:func:`truncated_linear_terms`); the sum equals the kind's value for every y the
+domain reaches (every real y except for ``relu`` and ``leaky-relu``, see ``R`` and ``L``).
+
+``truncated-linear``, ``clip``
+    ``Range_[a,b](y)``; ``a < b`` given.
+``hard-tanh``
+    ``Range_[-1,1](y)``.
+``hard-sigmoid``
+    ``Range_[0,1](y)``.  Convention: the latent is the argument of the clamp, so PyTorch's
+    ``hardsigmoid(z) = Range_[0,1](z/6 + 1/2)`` is the target with ``w = w_z/6`` and
+    ``t = t_z/6 + 1/2``; the certificate is for the binary64 values of ``w`` and ``t`` that
+    the spec holds.
+``relu``
+    ``max(y, 0)``, certified as ``Range_[0,R](y)``, which equals it for ``y <= R``.  ``R``
+    may be given (it must be > 0 and >= the largest y over the domain, checked exactly);
+    otherwise ``R`` is the smallest binary64 number >= the exact largest y over the domain
+    (1 if that is <= 0, where ReLU vanishes on the whole domain).
+``leaky-relu``
+    ``max(y, 0) + alpha min(y, 0)`` with ``alpha != 0`` (its binary64 value, an exact
+    rational), certified as ``Range_[0,R](y) + alpha Range_[L,0](y)``, equal to it for
+    ``L <= y <= R``; ``R`` as for ``relu`` and ``L`` symmetrically (``L < 0``, ``L <=`` the
+    smallest y; default the largest binary64 number <= the smallest y, or -1 if that is
+    >= 0).  Two terms: only theorems with one head per term (``multi-head``) accept it.
+
+The normal form of a target (``Spec.target``) holds ``kind``, the fields above (``a`` and
+``b`` for every one-term kind, ``R``/``alpha``/``L`` where they apply), ``w``, ``t`` and
+for ``multi-head`` ``tokens``;
+parsing a normal form again gives the same normal form.
 """
 
 from __future__ import annotations
@@ -11,23 +57,34 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from certify.errors import InputError
 
-THEOREMS = ("single-head",)
+THEOREMS = ("single-head", "multi-head")
 MODES = ("measure", "prove")
+TARGET_KINDS = ("truncated-linear", "clip", "hard-tanh", "hard-sigmoid", "relu", "leaky-relu")
+#: Size limits of a multi-head spec (memory of the token-affine bias and the heads).
+MAX_TOKENS, MAX_HEADS, MAX_TOKEN_HEADS = 2**16, 2**10, 2**20
 
 
 @dataclass(frozen=True)
 class Spec:
+    """A validated spec.
+
+    ``target`` is the normal form (module docstring): for ``single-head`` ``w`` is an
+    (n x d) list and ``t`` an n-list; for ``multi-head`` ``w`` is a d-list, ``t`` a
+    number and ``tokens`` is n.  ``lo``, ``hi`` have shape (d, n) for both theorems.
+    """
+
     theorem: str
-    target: dict[str, Any]  # normalised: kind, a, b, w (n x d list), t (n list)
+    target: dict[str, Any]
     lo: np.ndarray  # (d, n)
     hi: np.ndarray  # (d, n)
-    construction: dict[str, float]
+    construction: dict[str, Any]
     mode: str
     tol: float
     epsilon: float | None
@@ -98,10 +155,28 @@ def parse_spec(obj: Any) -> Spec:
     if theorem not in THEOREMS:
         known = ", ".join(THEOREMS)
         raise InputError(f"unknown theorem {json.dumps(theorem)[:40]}; known: {known}")
-    target = _parse_truncated_linear(_field(obj, "target", "spec"))
-    n, d = len(target["t"]), len(target["w"][0])
-    lo, hi = _parse_domain(_field(obj, "domain", "spec"), d, n)
-    construction = _parse_construction(_field(obj, "construction", "spec"))
+    t_obj = _field(obj, "target", "spec")
+    kind = _target_kind(t_obj)
+    if theorem == "multi-head":
+        n = _tokens(obj, t_obj)
+        w1, t1 = _shared_affine(t_obj)
+        d = len(w1)
+        w, t = np.tile(w1, (n, 1)), np.full(n, t1)
+        lo, hi = _parse_domain(_field(obj, "domain", "spec"), d, n)
+        target = _kind_fields(kind, t_obj, w, t, lo, hi)
+        target.update(w=w1.tolist(), t=float(t1), tokens=n)
+        construction = _parse_multi_head_construction(_field(obj, "construction", "spec"), n)
+    else:
+        w, t = _per_token_affine(t_obj)
+        n, d = w.shape
+        lo, hi = _parse_domain(_field(obj, "domain", "spec"), d, n)
+        target = _kind_fields(kind, t_obj, w, t, lo, hi)
+        n_terms = len(truncated_linear_terms(target))
+        if n_terms > 1:
+            raise InputError(f"target kind {kind} is a sum of {n_terms} truncated-linear "
+                             f"terms; theorem {theorem} has one head: use theorem multi-head")
+        target.update(w=w.tolist(), t=t.tolist())
+        construction = _parse_construction(_field(obj, "construction", "spec"))
     mode = obj.get("mode", "measure")
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}")
@@ -116,21 +191,179 @@ def parse_spec(obj: Any) -> Spec:
     return Spec(theorem, target, lo, hi, construction, mode, tol, epsilon, obj)
 
 
-def _parse_truncated_linear(t: Any) -> dict[str, Any]:
+def _target_kind(t: Any) -> str:
     kind = _field(t, "kind", "target")
-    if kind != "truncated-linear":
-        raise InputError(f"unknown target kind {json.dumps(kind)[:40]}; known: truncated-linear")
-    a = real(_field(t, "a", "target"), "target.a")
-    b = real(_field(t, "b", "target"), "target.b")
-    if not a < b:
-        raise InputError("target needs a < b")
+    if kind not in TARGET_KINDS:
+        raise InputError(f"unknown target kind {json.dumps(kind)[:40]}; known: "
+                         f"{', '.join(TARGET_KINDS)}")
+    return kind
+
+
+def _per_token_affine(t: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``w`` (n, d) and ``t`` (n,) of a single-head target."""
     w_raw = _field(t, "w", "target")
     if not isinstance(w_raw, list) or not w_raw or not isinstance(w_raw[0], list) or not w_raw[0]:
         raise InputError("target.w must be a non-empty list of n token vectors of length d")
     n, d = len(w_raw), len(w_raw[0])
     w = real_array(w_raw, "target.w", (n, d))
     tt = real_array(_field(t, "t", "target"), "target.t", (n,))
-    return {"kind": kind, "a": a, "b": b, "w": w.tolist(), "t": tt.tolist()}
+    return w, tt
+
+
+def _shared_affine(t: dict[str, Any]) -> tuple[np.ndarray, float]:
+    """The shared ``w`` (d,) and ``t`` of a multi-head target."""
+    w_raw = _field(t, "w", "target")
+    if isinstance(w_raw, list) and len(w_raw) == 1 and isinstance(w_raw[0], list):
+        w_raw = w_raw[0]  # a list holding one vector
+    if not isinstance(w_raw, list) or not w_raw or isinstance(w_raw[0], list):
+        raise InputError("target.w must be one non-empty vector of length d (shared by all "
+                         "tokens)")
+    w = real_array(w_raw, "target.w", (len(w_raw),))
+    t_raw = _field(t, "t", "target")
+    if isinstance(t_raw, list) and len(t_raw) == 1:
+        t_raw = t_raw[0]
+    return w, real(t_raw, "target.t")
+
+
+def _float_up(q: Fraction) -> float:
+    """The smallest binary64 number >= q."""
+    f = float(q)
+    return f if Fraction(f) >= q else math.nextafter(f, math.inf)
+
+
+def _float_down(q: Fraction) -> float:
+    """The largest binary64 number <= q."""
+    f = float(q)
+    return f if Fraction(f) <= q else math.nextafter(f, -math.inf)
+
+
+def latent_bounds(w: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                  ) -> tuple[Fraction, Fraction]:
+    """Exact ``min`` and ``max`` of ``w_k . x_k + t_k`` over all tokens k and ``lo <= X <= hi``.
+
+    ``w`` has shape (n, d), ``t`` shape (n,), ``lo`` and ``hi`` shape (d, n); every binary64
+    number is taken as the rational it is, so both results are exact.
+    """
+    ymin = ymax = None
+    for k in range(len(t)):
+        s_lo = s_hi = Fraction(float(t[k]))
+        for i in range(w.shape[1]):
+            if w[k, i] != 0:
+                p, q = (Fraction(float(w[k, i])) * Fraction(float(v))
+                        for v in (lo[i, k], hi[i, k]))
+                s_lo, s_hi = s_lo + min(p, q), s_hi + max(p, q)
+        ymin = s_lo if ymin is None else min(ymin, s_lo)
+        ymax = s_hi if ymax is None else max(ymax, s_hi)
+    return ymin, ymax
+
+
+def _kind_fields(kind: str, t: dict[str, Any], w: np.ndarray, tt: np.ndarray,
+                 lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
+    """The kind-specific part of the normal form (module docstring); ``w`` is (n, d)."""
+    if kind in ("truncated-linear", "clip"):
+        a = real(_field(t, "a", "target"), "target.a")
+        b = real(_field(t, "b", "target"), "target.b")
+        if not a < b:
+            raise InputError("target needs a < b")
+        return {"kind": kind, "a": a, "b": b}
+    if kind in ("hard-tanh", "hard-sigmoid"):
+        a, b = (-1.0, 1.0) if kind == "hard-tanh" else (0.0, 1.0)
+        _fixed(t, kind, a=a, b=b)
+        return {"kind": kind, "a": a, "b": b}
+    ymin, ymax = latent_bounds(w, tt, lo, hi)
+    R = _range_end(t, "R", ymax, upper=True)
+    if kind == "relu":
+        _fixed(t, kind, a=0.0, b=R)
+        return {"kind": kind, "R": R, "a": 0.0, "b": R}
+    alpha = real(_field(t, "alpha", "target"), "target.alpha")
+    if alpha == 0:
+        raise InputError("target.alpha must be != 0 (alpha = 0 is kind relu)")
+    L = _range_end(t, "L", ymin, upper=False)
+    return {"kind": kind, "alpha": alpha, "R": R, "L": L}
+
+
+def _fixed(t: dict[str, Any], kind: str, **values: float) -> None:
+    """Fields a kind determines may be repeated in the spec, but only with their value."""
+    for key, v in values.items():
+        if key in t and real(t[key], f"target.{key}") != v:
+            raise InputError(f"target.{key} must be {v!r} for kind {kind} (or be omitted)")
+
+
+def _range_end(t: dict[str, Any], key: str, extreme: Fraction, upper: bool) -> float:
+    """``R`` (upper) or ``L`` (lower) end of a ReLU term, given or derived from the domain."""
+    sign, word = (1, "largest") if upper else (-1, "smallest")
+    if key in t:
+        v = real(t[key], f"target.{key}")
+        if sign * v <= 0:
+            raise InputError(f"target.{key} must be {'> 0' if upper else '< 0'}")
+        if sign * Fraction(v) < sign * extreme:
+            raise InputError(f"target.{key} = {v!r} does not cover the {word} y over the "
+                             f"domain ({float(extreme)!r})")
+        return v
+    if sign * extreme <= 0:
+        return float(sign)
+    return _float_up(extreme) if upper else _float_down(extreme)
+
+
+def truncated_linear_terms(target: dict[str, Any]) -> list[tuple[int, int, float, float]]:
+    """The normalised target as ``sum_i (num_i/den_i) Range_[a_i, b_i](y)``.
+
+    Returns
+    -------
+    list of (num, den, a, b)
+        Exact rational coefficients (``den >= 1``) and binary64 ends ``a < b``; the sum
+        equals the target's value for every y the target is certified on (module docstring).
+    """
+    if target["kind"] == "leaky-relu":
+        alpha = Fraction(target["alpha"])
+        return [(1, 1, 0.0, target["R"]),
+                (alpha.numerator, alpha.denominator, target["L"], 0.0)]
+    return [(1, 1, target["a"], target["b"])]
+
+
+def _integer(value: Any, name: str, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name} must be an integer")
+    if value < minimum:
+        raise InputError(f"{name} must be >= {minimum}")
+    if value > maximum:
+        raise InputError(f"{name} is too large (at most {maximum})")
+    return value
+
+
+def _tokens(obj: dict[str, Any], t: dict[str, Any]) -> int:
+    """n of a multi-head spec: top-level ``tokens`` and/or ``target.tokens``."""
+    given = [(name, v) for name, v in (("tokens", obj.get("tokens")),
+                                       ("target.tokens", t.get("tokens"))) if v is not None]
+    if not given:
+        raise InputError("missing field 'tokens' (theorem multi-head needs the number of "
+                         "tokens n)")
+    values = [_integer(v, name, 2, MAX_TOKENS) for name, v in given]
+    if len(set(values)) > 1:
+        raise InputError("tokens and target.tokens differ")
+    return values[0]
+
+
+def _kappa_or_beta(c: dict[str, Any], out: dict[str, Any]) -> None:
+    if ("kappa" in c) == ("beta" in c):
+        raise InputError("construction needs exactly one of kappa, beta")
+    for key in ("kappa", "beta"):
+        if key in c:
+            v = real(c[key], f"construction.{key}")
+            if v <= 0:
+                raise InputError(f"construction.{key} must be > 0")
+            out[key] = v
+
+
+def _parse_multi_head_construction(c: Any, n: int) -> dict[str, Any]:
+    if not isinstance(c, dict):
+        raise InputError("construction must be a JSON object")
+    H = _integer(_field(c, "heads", "construction"), "construction.heads", 1, MAX_HEADS)
+    if n * H > MAX_TOKEN_HEADS:
+        raise InputError(f"tokens x heads is too large (at most {MAX_TOKEN_HEADS})")
+    out: dict[str, Any] = {"heads": H}
+    _kappa_or_beta(c, out)
+    return out
 
 
 def _parse_domain(dom: Any, d: int, n: int) -> tuple[np.ndarray, np.ndarray]:

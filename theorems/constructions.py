@@ -11,4 +11,7 @@ def module_for(theorem: str) -> ModuleType:
     if theorem == "single-head":
         from theorems import single_head
         return single_head
+    if theorem == "multi-head":
+        from theorems import multi_head
+        return multi_head
     raise InputError(f"unknown theorem {theorem!r}")

@@ -2,16 +2,52 @@
 
 Paper: Thm 3.2 (v1), Thm 3.9 (v2).  Claim: with a token-wise affine map (shared weights
 plus a per-position bias) and H heads, the shared target ``Range_[a,b](w . x_k + t)`` is
-approximated at every token with error O(1/(n H)).  The construction (anchors carried by
-the positional bias, head h shifted by a fraction h/H of Delta, W_O averaging the heads) is
-specified in its own issue; until then this module holds the statement and open
-obligations only.
+approximated at every token with error O(1/(n H)).
+
+Construction (:func:`construct`, :func:`construct_terms`).  A token-wise affine map
+(shared weight ``w``, per-position bias = positional encoding) sends token k to
+``(y_k, 1, K_k^1, (K_k^1)^2, ..., K_k^H, (K_k^H)^2, V_k)`` with ``y_k = w . x_k + t``; head h
+has query ``(y_k, 1)``, key ``beta (2 K_k^h, -(K_k^h)^2)``, value ``V_k`` and
+``W_O^h = 1/H``, so the output projection averages the heads.  The n tokens are the anchors
+(p = n, no extra tokens).  With ``Delta = (b - a)/(n - 1)``:
+
+* value grid ``V_k = a + k Delta`` (k = 0..n-1): inside ``[a, b]``, both end points in
+  every head;
+* key anchors ``K_k^h = V_k + phi_h Delta`` with the phases ``phi_h = (2h + 1 - H)/(2H)``
+  (the fractions h/H, centred: ``|phi_h| < 1/2``).
+
+Head h is therefore the Lemma I head evaluated at ``y - phi_h Delta``.  In the hardmax limit
+head h is a staircase on the grid V whose jumps sit at ``a + (i + (h + 1/2)/H) Delta``; the
+H jump sets interleave into one grid of step Delta/H, so the average is the staircase of
+step Delta/H with error <= Delta/(2H) on the whole line, end points included (Hermite's
+identity).  Design choice: shifting the values together with the keys (anchors
+``a + (k + h/H) Delta`` clipped to ``[a, b]``) leaves each head a staircase whose first and
+last steps are shorter; near a and b the heads then agree instead of interleaving, and the
+measured sup error stays of order Delta for every H (float64 sampling: U n H grows linearly
+in H).  Only the keys carry the phase here.
+
+Temperature.  ``kappa`` sets ``beta = kappa H / Delta^2`` (``kappa = beta Delta (Delta/H)``;
+T1's kappa for H = 1).  Measured and certified (tests/test_multi_head.py): at ``kappa = 3``
+the sup error is ``0.079 Delta / H`` within 1% for n in {4, 16, 64} and H in {1, .., 16}
+(and ``0.0788 Delta/H`` in float64 sampling for H up to 32), i.e. ``U (n - 1) H/(b - a)`` is
+constant.  With ``beta`` fixed instead (H-independent), the error at y = a stops
+decreasing with H.  :func:`a_priori_bound` is what we prove: an O(Delta) bound, valid but
+independent of H.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
 import sympy as sp
 
+from certify.network import Attention, AttentionNet, Head, SelectColumns, TokenAffine
+from certify.spec import truncated_linear_terms
 from theorems.obligations import Obligation, Open, TheoremEntry
 
 ID = "multi-head"
@@ -50,3 +86,284 @@ def entry() -> TheoremEntry:
         statement="with H heads and a token-wise affine map, every token is within "
                   "O(1/(n H)) of Range_[a,b](w . x_k + t)",
         obligations=obligations, construction=None, a_priori_bound=None)
+
+
+# -- construction (issue 4) ----------------------------------------------------------------
+#
+# Layout of Z = A(X) in R^{dz x n}, dz = 2 + 2 G + T (G = T H heads, T target terms):
+#   row 0            y_k = w . x_k + t              (shared weight row w, bias t)
+#   row 1            1                              (bias)
+#   rows 2+2g, 3+2g  K_k^g, fl((K_k^g)^2)           (positional bias: head g's key anchors)
+#   row 2+2G+i       V_k^i = fl(a_i + k Delta_i)    (positional bias: term i's value grid)
+
+
+def phases(heads: int) -> list[Fraction]:
+    """Phases ``phi_h = (2h + 1 - H) / (2H)``, h = 0..H-1: the fractions h/H of Delta,
+    centred so that ``phi_{H-1-h} = -phi_h`` and every ``|phi_h| < 1/2``."""
+    return [Fraction(2 * h + 1 - heads, 2 * heads) for h in range(heads)]
+
+
+@dataclass(frozen=True)
+class Built:
+    """A constructed T2 network and the numbers that determine it.
+
+    Attributes
+    ----------
+    net : AttentionNet
+        TokenAffine -> Attention (``len(terms) * heads`` heads) -> SelectColumns(0..n-1).
+    tokens, heads : int
+        n and the number H of heads per target term.
+    terms : list of (num, den, a, b)
+        The target ``sum_i (num_i/den_i) Range_[a_i,b_i](y)``; heads ``i H .. i H + H - 1``
+        carry term i.
+    betas, deltas : list of float
+        Per term: the stored inverse temperature and the float value of the value-grid
+        spacing ``Delta_i = (b_i - a_i)/(n - 1)``.
+    """
+
+    net: AttentionNet
+    tokens: int
+    heads: int
+    terms: list[tuple[int, int, float, float]]
+    betas: list[float]
+    deltas: list[float]
+
+    def parameters(self) -> dict[str, Any]:
+        """JSON-ready parameters (lists, ints and floats only, so they survive JSON)."""
+        return {"tokens": self.tokens, "heads": self.heads,
+                "total_heads": self.heads * len(self.terms),
+                "beta": list(self.betas), "delta": list(self.deltas)}
+
+
+def construct_terms(terms: Sequence[tuple[int, int, float, float]], w: np.ndarray, t: float,
+                    n: int, heads: int, kappa: float | None = None,
+                    beta: float | None = None) -> Built:
+    """Build the T2 network for ``f(y) = sum_i (num_i/den_i) Range_[a_i,b_i](y)``.
+
+    Parameters
+    ----------
+    terms : sequence of (num, den, a, b)
+        Integers ``num``, ``den >= 1`` and binary64 ends ``a < b``.
+    w : array of shape (d,)
+        Shared weight: token k's latent is ``y_k = w . x_k + t``.
+    t : float
+        Shared offset.
+    n : int
+        Number of tokens, ``n >= 2``; every head uses the n tokens as its anchors.
+    heads : int
+        H >= 1 heads per term.
+    kappa, beta : float
+        Exactly one.  ``kappa`` gives ``beta_i = fl(kappa H / Delta_i^2)`` for term i, i.e.
+        kappa is ``beta Delta (Delta / H)``: the single-head kappa of T1 for H = 1, and the
+        scaling with H under which the measured sup error is ``c(kappa) Delta / H`` (module
+        docstring).  ``beta`` is used as given for every head.
+
+    Returns
+    -------
+    Built
+        The network below, with every weight a binary64 number computed from exact rationals
+        by one correct rounding; identical input gives a bit-identical network.
+
+    Notes
+    -----
+    Term i, head h (global index ``g = i H + h``), ``Delta = Delta_i``, phase ``phi_h``
+    (:func:`phases`): key anchors ``K_k = fl(a_i + (k + phi_h) Delta)``, value grid
+    ``V_k = fl(a_i + k Delta)`` (``V_0 = a_i``, ``V_{n-1} = b_i`` exactly), ``W_Q z = (y, 1)``,
+    ``W_K z = (2 beta K, -beta fl(K^2))``, ``W_V z = V``, ``W_O = fl(num_i / (den_i H))``.
+    Query k against key j scores ``beta (2 K_j y_k - K_j^2) = beta (y_k^2 - (y_k - K_j)^2)``
+    up to the rounding of ``fl(K^2)``, so head g is the T1 head with anchors ``V`` evaluated at
+    ``y - phi_h Delta`` (keys shifted, values not).
+    """
+    w = np.asarray(w, dtype=float).reshape(-1)
+    d = len(w)
+    if n < 2 or heads < 1 or not terms:
+        raise ValueError("need n >= 2, heads >= 1 and at least one term")
+    if (kappa is None) == (beta is None):
+        raise ValueError("give exactly one of kappa, beta")
+    G, T = heads * len(terms), len(terms)
+    dz = 2 + 2 * G + T
+    weight = np.zeros((dz, d))
+    weight[0] = w
+    bias = np.zeros((dz, n))
+    bias[0], bias[1] = float(t), 1.0
+    e = np.eye(dz)
+    head_list, betas, deltas = [], [], []
+    for i, (num, den, a, b) in enumerate(terms):
+        if not a < b:
+            raise ValueError("every term needs a < b")
+        fa, delta = Fraction(a), (Fraction(b) - Fraction(a)) / (n - 1)
+        bt = float(beta) if beta is not None else float(kappa) * heads / float(delta) ** 2
+        if not (math.isfinite(bt) and bt > 0):
+            raise ValueError("beta must be finite and > 0")
+        betas.append(bt)
+        deltas.append(float(delta))
+        bias[2 + 2 * G + i] = [float(fa + k * delta) for k in range(n)]
+        w_o = np.array([[float(Fraction(num, den * heads))]])
+        for h, phi in enumerate(phases(heads)):
+            g = i * heads + h
+            keys = [fa + (k + phi) * delta for k in range(n)]
+            K = np.array([float(q) for q in keys])
+            bias[2 + 2 * g] = K
+            bias[3 + 2 * g] = [float(Fraction(float(k)) ** 2) for k in K]
+            W_K = np.zeros((2, dz))
+            W_K[0, 2 + 2 * g], W_K[1, 3 + 2 * g] = 2.0 * bt, -bt
+            head_list.append(Head(e[[0, 1]].copy(), W_K, e[[2 + 2 * G + i]].copy(), w_o.copy()))
+    net = AttentionNet((d, n), (TokenAffine(weight, bias), Attention(tuple(head_list)),
+                                SelectColumns(tuple(range(n)))))
+    return Built(net, n, heads, [tuple(x) for x in terms], betas, deltas)
+
+
+def construct(a: float, b: float, w: np.ndarray, t: float, n: int, heads: int,
+              kappa: float | None = None, beta: float | None = None) -> Built:
+    """The T2 network for the single target ``Range_[a,b](w . x_k + t)`` at every token k.
+
+    Same as :func:`construct_terms` with the one term ``(1, 1, a, b)``: H heads, each with
+    ``W_O = fl(1/H)``, so the output projection averages the heads.
+    """
+    return construct_terms([(1, 1, float(a), float(b))], w, t, n, heads, kappa, beta)
+
+
+# -- glue used by the engine and the checker -----------------------------------------------
+
+def build_from_spec(target: dict, lo: np.ndarray, hi: np.ndarray, construction: dict) -> Built:
+    """The network a normalised multi-head spec asks for (:mod:`certify.spec`).
+
+    ``lo`` and ``hi`` are not needed: every key is a positional anchor, so no score depends
+    on the domain (unlike T1's token-token separation G); named targets already carry their
+    domain-dependent ends (``R``, ``L``) in the normal form.
+    """
+    return construct_terms(truncated_linear_terms(target), np.array(target["w"], float),
+                           float(target["t"]), int(target["tokens"]),
+                           int(construction["heads"]), kappa=construction.get("kappa"),
+                           beta=construction.get("beta"))
+
+
+def target_terms(target: dict, n_heads: int) -> list[tuple[int, int, float, float]]:
+    """One term per head: ``(num, den H, a, b)`` for each of the H heads of every target term.
+
+    ``n_heads`` is the total number of heads of the network (``len(terms) H``); the
+    coefficients are exact rationals, e.g. ``[(1, H, a, b)] * H`` for one term.
+    """
+    base = truncated_linear_terms(target)
+    if n_heads % len(base):
+        raise ValueError("the number of heads is not a multiple of the number of terms")
+    H = n_heads // len(base)
+    out = []
+    for num, den, a, b in base:
+        q = Fraction(num, den * H)
+        out += [(q.numerator, q.denominator, a, b)] * H
+    return out
+
+
+def token_affine_targets(target: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(w, t)``: the shared weight repeated, ``w`` of shape (n, d), ``t`` of shape (n,).
+
+    n is the normal form's ``target["tokens"]``; token k's target reads
+    ``y_k = w[k] . x_k + t[k]`` with ``w[k] = target["w"]`` and ``t[k] = target["t"]``.
+    """
+    n = int(target["tokens"])
+    return (np.tile(np.array(target["w"], float), (n, 1)), np.full(n, float(target["t"])))
+
+
+# -- a-priori bound (proved; H-independent) ------------------------------------------------
+
+def _arb_up(x: Any) -> float:
+    """The smallest binary64 number >= every point of the Arb ball ``x``."""
+    from flint import arb
+
+    u = x.upper()
+    f = float(u)
+    if not arb(f) >= u:
+        f = math.nextafter(f, math.inf)
+    return f
+
+
+def a_priori_bound(built: Built, lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
+    """Our proved bound of ``sup_{X in [lo, hi]} max_k |N(X)_k - f(y_k)|`` for ``built``.
+
+    ``N`` is the stored binary64 network evaluated in exact real arithmetic and
+    ``f = sum_i g_i Range_[a_i,b_i]`` the target of ``built.terms``.  The bound does not
+    decrease with H: it is ``O(Delta)``, not ``O(Delta/H)``; the O(1/(nH)) rate is a
+    certified measurement, not a consequence of this bound.
+
+    Proof.  Fix term i with ``Delta = (b - a)/(n - 1)`` (exact), ``V_k = a + k Delta``, stored
+    ``beta``, ``kappa_1 = beta Delta^2`` (exact), and head h with shift ``s_h = phi_h Delta``.
+    The *ideal* head has keys ``K_k = V_k + s_h`` and values ``V_k`` exactly; its scores are
+    ``beta (y^2 - (y - s_h - V_k)^2)``, so it is the Lemma I head (anchors and values
+    ``V``) at ``z = y - s_h``, and I3 gives ``|o(z) - Range(z)| <= Delta c(kappa_1)`` for every
+    real z, ``c(kappa) = 1/2 + 2 sum_k (k+1) e^{-kappa k^2}`` (:mod:`theorems.lemma_i`).  As
+    Range is 1-Lipschitz, ``|o(y - s_h) - Range(y)| <= Delta c(kappa_1) + |s_h|``.  The stored
+    head differs: with ``eps`` = the largest ``|stored score - ideal score|`` over keys and
+    ``y`` in the latent range (linear in y, so taken at its exact ends) each weight moves by
+    a factor in ``[e^{-2 eps}, e^{2 eps}]``, and ``o^ - o = sum w^ (V^ - V) + sum (w^ - w)
+    (V - Range(z))``, so ``|o^ - o| <= eps_V + (e^{2 eps} - 1) Delta (c(kappa_1) + 1/2)``
+    (``sum_k w_k |V_k - Range(z)| <= Delta (c + 1/2)`` by the facts behind I3), with
+    ``eps_V = max_k |V^_k - V_k|``.  The output projection ``W_O = omega`` (stored) of every
+    head of the term gives ``|sum_h omega o^_h - g Range| <= |omega| sum_h |o^_h - Range| +
+    |H omega - g| max(|a|, |b|)``.  Summing over h and over the terms gives ``bound``.
+
+    Parameters
+    ----------
+    built : Built
+        From :func:`construct` or :func:`construct_terms`.
+    lo, hi : arrays of shape (d, n)
+        The domain.
+
+    Returns
+    -------
+    dict
+        ``i3_bound`` (``sum_i |omega_i| H Delta_i c(kappa_1)``), ``shift_bound``
+        (``sum_i |omega_i| H Delta_i mean_h |phi_h|``), ``rounding_bound`` (the stored-number
+        terms), ``bound`` (their sum), each the smallest binary64 number above an Arb
+        enclosure; ``bound_times_nH`` = ``bound (n - 1) H / max_i (b_i - a_i)`` in float.
+    """
+    from flint import arb
+
+    from certify.spec import latent_bounds
+    from theorems.lemma_i import a_priori_bound_I3_arb
+
+    n, H = built.tokens, built.heads
+    att = built.net.layers[1]
+    bias = built.net.layers[0].bias
+    G = H * len(built.terms)
+    d = built.net.input_shape[0]
+    w_rows = np.tile(built.net.layers[0].weight[0], (n, 1)).reshape(n, d)
+    ylo, yhi = latent_bounds(w_rows, bias[0], lo, hi)
+    ph = phases(H)
+    mean_phi = sum(abs(p) for p in ph) / H
+    i3 = shift = rnd = arb(0)
+    for i, (num, den, a, b) in enumerate(built.terms):
+        fa = Fraction(a)
+        delta = (Fraction(b) - fa) / (n - 1)
+        V_ideal = [fa + k * delta for k in range(n)]
+        eps_v = max(abs(Fraction(float(v)) - q) for v, q in zip(bias[2 + 2 * G + i], V_ideal))
+        eps = Fraction(0)
+        for h, phi in enumerate(ph):
+            g = i * H + h
+            W_K = att.heads[g].W_K
+            b2, bq = Fraction(float(W_K[0, 2 + 2 * g])), Fraction(float(W_K[1, 3 + 2 * g]))
+            beta = -bq
+            for k in range(n):
+                K = V_ideal[k] + phi * delta
+                Ks, K2s = Fraction(float(bias[2 + 2 * g, k])), Fraction(float(bias[3 + 2 * g, k]))
+                for y in (ylo, yhi):
+                    stored = b2 * Ks * y + bq * K2s
+                    ideal = beta * (2 * K * y - K * K)
+                    eps = max(eps, abs(stored - ideal))
+        omega = Fraction(float(att.heads[i * H].W_O[0, 0]))
+        kappa1 = Fraction(float(built.betas[i])) * delta * delta
+        c_delta = a_priori_bound_I3_arb(kappa1, delta)  # Delta c(kappa_1)
+        d_arb = arb(delta.numerator) / delta.denominator
+        scale = arb(abs(omega).numerator) / abs(omega).denominator * H
+        i3 += scale * c_delta
+        shift += scale * d_arb * arb(mean_phi.numerator) / mean_phi.denominator
+        e2 = (2 * arb(eps.numerator) / eps.denominator).exp() - 1
+        rho = arb(eps_v.numerator) / eps_v.denominator + e2 * (c_delta + d_arb / 2)
+        coef_err = abs(H * omega - Fraction(num, den))
+        rnd += scale * rho + arb(coef_err.numerator) / coef_err.denominator * max(abs(a), abs(b))
+    total = i3 + shift + rnd
+    width = max(b - a for _, _, a, b in built.terms)
+    bound = _arb_up(total)
+    return {"i3_bound": _arb_up(i3), "shift_bound": _arb_up(shift),
+            "rounding_bound": _arb_up(rnd), "bound": bound,
+            "bound_times_nH": bound * (n - 1) * H / width}
