@@ -21,6 +21,7 @@ encloses outward in float64.  The leaves partition ``[Ylo, Yhi]`` by constructio
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -83,8 +84,14 @@ def coef_interval(num: int, den: int) -> tuple[float, float]:
 
 
 def y_range(coef: np.ndarray, const: float, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
-    """Rigorous enclosure of ``{coef . X + const : lo <= X <= hi}``."""
-    plo, phi = iv.mul(coef.ravel(), coef.ravel(), lo.ravel(), hi.ravel())
+    """Rigorous enclosure of ``{coef . X + const : lo <= X <= hi}``.
+
+    Entries with a zero coefficient contribute exactly 0 and are left out, so the result
+    does not depend on where the non-zero coefficients sit (tokens of T2 get equal ranges).
+    """
+    nz = coef.ravel() != 0
+    c, lo, hi = coef.ravel()[nz], lo.ravel()[nz], hi.ravel()[nz]
+    plo, phi = iv.mul(c, c, lo, hi)
     slo = iv.sum_down(np.concatenate([plo, [const]]), axis=0)
     shi = iv.sum_up(np.concatenate([phi, [const]]), axis=0)
     return float(slo), float(shi)
@@ -162,9 +169,53 @@ def run(outputs: list[Output], mode: str, tol: float, epsilon: float | None,
         executor.close()
 
 
+def _signature(out: Output) -> bytes:
+    """Everything the search over ``out`` depends on: ``[Ylo, Yhi]`` and its prepared heads."""
+    parts = [np.float64(out.Ylo).tobytes(), np.float64(out.Yhi).tobytes()]
+
+    def add(v) -> None:
+        if isinstance(v, np.ndarray):
+            parts.extend((str(v.dtype).encode(), str(v.shape).encode(), v.tobytes()))
+        elif isinstance(v, (tuple, list)):
+            parts.append(f"({len(v)}".encode())
+            for x in v:
+                add(x)
+        elif isinstance(v, Term):
+            add((v.g_lo, v.g_hi, v.a, v.b))
+        else:
+            parts.append(repr(v).encode())
+        parts.append(b";")
+
+    for ph in out.heads:
+        add([getattr(ph, f.name) for f in dataclasses.fields(ph)])
+    return b"".join(parts)
+
+
 def _run(outputs, mode, tol, epsilon, progress, executor):
+    # Outputs with identical search data (e.g. every token of T2 on a uniform domain) get
+    # identical covers: only the first of each class is searched and the others copy its
+    # leaves.  Duplicates would produce the same bounds in the same rounds, so the result
+    # (leaves, best witness, message) is exactly what searching all of them would give.
+    first: dict[bytes, int] = {}
+    rep = [first.setdefault(_signature(out), k) for k, out in enumerate(outputs)]
+    try:
+        return _search([out if rep[k] == k else None for k, out in enumerate(outputs)],
+                       mode, tol, epsilon, progress, executor)
+    finally:
+        for k, out in enumerate(outputs):
+            if rep[k] != k:
+                src = outputs[rep[k]]
+                out.leaves_depth = list(src.leaves_depth)
+                out.leaves_index = list(src.leaves_index)
+                out.leaves_bound = list(src.leaves_bound)
+
+
+def _search(outputs, mode, tol, epsilon, progress, executor):
+    """Branch-and-bound over the outputs that are not None (see :func:`run`)."""
     active = []
     for k, out in enumerate(outputs):
+        if out is None:
+            continue
         d0 = initial_depth(out)
         active.append((k, np.full(2 ** d0, d0, np.int64), np.arange(2 ** d0, dtype=np.int64)))
     best, best_k, best_c = 0.0, 0, outputs[0].Ylo
