@@ -119,6 +119,28 @@ def cmd_certify(args) -> int:
     return EXIT_HOLDS if result.holds else EXIT_FAILS
 
 
+def cmd_sweep(args) -> int:
+    from certify import sweep
+    from certify.spec import load_json_file
+
+    vary = sweep.parse_vary(args.vary or [])
+    spec_obj = load_json_file(args.spec)
+    stem = os.path.splitext(os.path.basename(args.spec))[0]
+    printed: list[dict[str, Any]] = []
+
+    def show(row: dict[str, Any]) -> None:  # the header comes with the first row, so a
+        if not printed:  # rejected sweep prints nothing but its one-line error
+            print(sweep.table_header(list(row["config"])), flush=True)
+        printed.append(row)
+        print(sweep.table_row(row), flush=True)
+
+    rows = sweep.run_sweep(spec_obj, vary, args.out_dir, args.force, stem, args.jobs,
+                           None if args.json else show)
+    if args.json:
+        print(sweep.rows_json(rows))
+    return EXIT_HOLDS if all(r["holds"] for r in rows) else EXIT_FAILS
+
+
 def cmd_check(args) -> int:
     from certify.check import check_file
 
@@ -205,6 +227,18 @@ def make_parser() -> argparse.ArgumentParser:
                    help="local worker processes (default: one per core)")
     c.add_argument("--scheduler", help="address of a Dask distributed scheduler")
     c.set_defaults(func=cmd_certify)
+
+    sw = sub.add_parser("sweep", help="certify every combination of --vary values "
+                        "(measure mode) and print a table")
+    sw.add_argument("spec")
+    sw.add_argument("--vary", action="append", metavar="KEY=V1,V2,...",
+                    help="tokens, heads, p, kappa or beta; repeat for a product")
+    sw.add_argument("--out-dir", help="directory for one certificate per configuration")
+    sw.add_argument("--force", action="store_true", help="overwrite existing certificates")
+    sw.add_argument("--json", action="store_true")
+    sw.add_argument("--jobs", type=_positive_int, default=1,
+                    help="local worker processes per certification (default 1)")
+    sw.set_defaults(func=cmd_sweep)
 
     k = sub.add_parser("check", help="verify a certificate independently")
     k.add_argument("certificate")
