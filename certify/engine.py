@@ -297,16 +297,23 @@ def certify_built(net, terms, w, t, lo, hi, mode, tol, epsilon, progress=None,
     holds = ok
     counterexample = None
     if mode == "prove":
+        holds = False
         if message == "counterexample":
-            holds = False
-            counterexample = {"x": x.T.tolist(), "token": outputs[best_k].token,
-                              "error_lower": lower}
-            message = f"counterexample: error >= {lower:.6g} > epsilon = {epsilon:.6g}"
+            # The search found a latent value with error > epsilon; the input realising it
+            # is re-evaluated rigorously, and only then called a counterexample.
+            if Fraction(lower) > Fraction(epsilon):
+                counterexample = {"x": x.T.tolist(), "token": outputs[best_k].token,
+                                  "error_lower": lower}
+                message = f"counterexample: error >= {lower:.6g} > epsilon = {epsilon:.6g}"
+            else:
+                message = ("not proved: an error above epsilon was found in the latent "
+                           "scalar, but not confirmed at an input of the domain")
         elif ok:
-            holds = upper <= epsilon
+            holds = Fraction(upper) <= Fraction(epsilon)
             message = "holds" if holds else "bound above epsilon"
     elif ok:
-        holds = upper <= (1 + tol) * lower
+        # exact rational comparison, as the checker does
+        holds = Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower)
         message = "holds" if holds else "tolerance not reached"
     return Result(holds, lower, upper, outputs, x, best_k, evaluated,
                   time.perf_counter() - start, message, counterexample)
