@@ -288,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("attncert: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader closed the pipe (e.g. `| head`): 128 + SIGPIPE
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as exc:  # an internal error still gets one line, never "verified"
         print(f"attncert: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
