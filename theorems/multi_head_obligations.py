@@ -1,0 +1,456 @@
+"""Obligations of Theorem T2 (:mod:`theorems.multi_head`), parameterised by the network.
+
+Every function here takes a :class:`T2Instance` (the target ``Range_[a,b](w . x_k + t)``, the
+input box and the construction parameters n, H, kappa) and optionally a
+:class:`~theorems.multi_head.Built` network to check; by default the network is built with
+:func:`theorems.multi_head.construct`.  A test may pass a deliberately defective network: the
+obligations check the network's stored matrices against numbers computed independently from
+the instance, not against the arrays that were meant to produce them.
+
+Notation: ``Delta = (b - a)/(n - 1)`` (exact rational), ``phi_h = (2h + 1 - H)/(2H)``
+(:func:`theorems.multi_head.phases`); the intended stored numbers are the binary64 roundings
+of exact rationals, as the construction specifies:
+
+* ``V^_j = fl(a + j Delta)`` (the common value grid, j = 0..n-1);
+* ``K^_j^h = fl(a + (j + phi_h) Delta)`` (head h's phase-shifted key anchors) and
+  ``Q^_j^h = fl(K^_j^h K^_j^h)`` (their binary64 squares);
+* ``omega^ = fl(1/H)`` (every head's ``W_O``);
+* ``beta^`` the stored ``Built.betas[0]`` (``fl(kappa H / Delta^2)`` by construction).
+
+``y_k = w . x_k + t`` with the stored binary64 ``w``, ``t`` and a symbol for every input entry.
+Network columns ``0..n-1`` are the tokens (the tokens are the anchors: p = n).
+
+Proof of T2.bound from the obligations.  By T2.reduction output k is ``o(y_k)`` for one
+function o of one variable (the same for every k, as every key and value is positional), so
+it suffices to bound it over the range of ``y_k``.  By T2.construction and T2.cancellation
+head h is the Lemma I head with keys ``K^^h``, values ``V^`` and output weight ``omega^``;
+:func:`theorems.multi_head.a_priori_bound` turns this into the explicit O(Delta) bound (Lemma
+I3 at ``y - phi_h Delta``, the shift, and the rounding of every stored number).  T2.bound
+verifies that bound on the instance by interval branch and bound on the network's exact
+output; T2.certificate asks the independent checker to accept an engine certificate.
+The paper's O(1/(n H)) rate is *not* a consequence of this bound (it does not decrease with
+H): T2.rate stays open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from theorems.lemma_i import range_expr
+from theorems.multi_head import ID, Built, a_priori_bound, construct, phases
+from theorems.obligations import (
+    Case,
+    Claim,
+    Construction,
+    Inequality,
+    Instance,
+    Obligation,
+    Open,
+    Reduction,
+    exact,
+    input_symbols,
+    symbolic_network,
+)
+
+#: Unit roundoff of binary64.
+U53 = sp.Rational(1, 2**53)
+#: Slack for results in the subnormal range (absolute).
+TINY = sp.Rational(1, 2**1070)
+
+y_s = sp.Symbol("y", real=True)
+
+
+@dataclass(frozen=True)
+class T2Instance:
+    """Target ``Range_[a,b](w . x_k + t)`` at every token on the box ``[lo, hi]``.
+
+    ``w`` has shape ``(d,)`` (the shared weight), ``t`` is a float (the shared offset),
+    ``lo``/``hi`` have shape ``(d, n)``; ``n`` tokens, ``heads`` = H, temperature ``kappa``
+    (``beta = kappa H / Delta^2``).
+    """
+
+    a: float
+    b: float
+    w: np.ndarray
+    t: float
+    lo: np.ndarray
+    hi: np.ndarray
+    heads: int
+    kappa: float
+    tol: float = field(default=0.05)
+
+    @property
+    def n(self) -> int:
+        return int(np.asarray(self.lo).shape[1])
+
+    @property
+    def d(self) -> int:
+        return int(np.asarray(self.w).reshape(-1).shape[0])
+
+    def build(self) -> Built:
+        """The network of :func:`theorems.multi_head.construct` for this instance."""
+        return construct(self.a, self.b, np.asarray(self.w, float), float(self.t), self.n,
+                         self.heads, kappa=self.kappa)
+
+    def spec(self) -> dict[str, Any]:
+        """The SPEC.json object of this instance (measure mode, tolerance ``tol``)."""
+        return {"theorem": ID, "tokens": self.n,
+                "target": {"kind": "truncated-linear", "a": float(self.a), "b": float(self.b),
+                           "w": np.asarray(self.w, float).reshape(-1).tolist(),
+                           "t": float(self.t)},
+                "domain": {"lo": np.asarray(self.lo, float).T.tolist(),
+                           "hi": np.asarray(self.hi, float).T.tolist()},
+                "construction": {"heads": int(self.heads), "kappa": float(self.kappa)},
+                "mode": "measure", "tol": float(self.tol)}
+
+
+#: The small instance checked by ``theorems check`` (d = 2, n = 4, H = 3, kappa = 3); the
+#: latent ``y_k`` ranges over ``[-1.375, 1.625]`` (token 3: up to 2.125), beyond both ends.
+REGISTRY_INSTANCE = T2Instance(
+    a=-1.0, b=1.0, w=np.array([1.0, 0.5]), t=0.125,
+    lo=-np.ones((2, 4)), hi=np.array([[1.0, 1.0, 1.0, 1.5], [1.0, 1.0, 1.0, 1.0]]),
+    heads=3, kappa=3.0)
+
+
+def y_expr(inst: T2Instance, k: int) -> sp.Expr:
+    """The latent of token k with symbolic input.
+
+    Parameters
+    ----------
+    inst : T2Instance
+    k : int
+        Token index.
+
+    Returns
+    -------
+    sympy expression
+        ``y_k = w . x_k + t`` with the binary64 ``w``, ``t`` converted exactly, in the symbols
+        of :func:`theorems.obligations.input_symbols`.
+    """
+    w = np.asarray(inst.w, float).reshape(-1)
+    X = input_symbols(len(w), inst.n)
+    return sp.Add(*[exact(w[i]) * X[i, k] for i in range(len(w))]) + exact(inst.t)
+
+
+def y_range(inst: T2Instance, k: int) -> tuple[Fraction, Fraction]:
+    """The exact range of ``y_k`` over the input box.
+
+    Parameters
+    ----------
+    inst : T2Instance
+    k : int
+
+    Returns
+    -------
+    (Fraction, Fraction)
+        ``min`` and ``max`` of ``w . x_k + t`` over ``lo <= X <= hi`` (exact rational
+        arithmetic on the binary64 data).
+    """
+    w = np.asarray(inst.w, float).reshape(-1)
+    lo, hi = np.asarray(inst.lo, float), np.asarray(inst.hi, float)
+    ylo = yhi = Fraction(float(inst.t))
+    for i in range(len(w)):
+        c = Fraction(float(w[i]))
+        u, v = c * Fraction(float(lo[i, k])), c * Fraction(float(hi[i, k]))
+        ylo += min(u, v)
+        yhi += max(u, v)
+    return ylo, yhi
+
+
+@dataclass(frozen=True)
+class Intended:
+    """The intended stored numbers of the instance (module docstring), as exact rationals.
+
+    Attributes
+    ----------
+    delta : Fraction
+        ``(b - a)/(n - 1)``, exact.
+    values : list of sympy.Rational
+        ``V^_j = fl(a + j Delta)``.
+    keys, squares : list of list of sympy.Rational
+        ``keys[h][j] = K^_j^h = fl(a + (j + phi_h) Delta)``, ``squares[h][j] = fl(K^ K^)``.
+    omega : sympy.Rational
+        ``fl(1/H)``.
+    """
+
+    delta: Fraction
+    values: list[sp.Rational]
+    keys: list[list[sp.Rational]]
+    squares: list[list[sp.Rational]]
+    omega: sp.Rational
+
+
+def intended(inst: T2Instance) -> Intended:
+    """The stored numbers the construction specifies, computed from the instance alone.
+
+    Parameters
+    ----------
+    inst : T2Instance
+
+    Returns
+    -------
+    Intended
+        Each number is one correct rounding of an exact rational (Python's ``float`` of a
+        ``Fraction`` and of a product of two floats are correctly rounded).
+    """
+    n = inst.n
+    fa = Fraction(float(inst.a))
+    delta = (Fraction(float(inst.b)) - fa) / (n - 1)
+    values = [exact(float(fa + j * delta)) for j in range(n)]
+    keys, squares = [], []
+    for phi in phases(inst.heads):
+        K = [float(fa + (j + phi) * delta) for j in range(n)]
+        keys.append([exact(k) for k in K])
+        squares.append([exact(k * k) for k in K])
+    return Intended(delta, values, keys, squares, exact(float(Fraction(1, inst.heads))))
+
+
+def construction_obligations(inst: T2Instance, built: Built | None = None
+                             ) -> list[Obligation]:
+    """Exact checks of a network's scores, values and head average against the construction.
+
+    Parameters
+    ----------
+    inst : T2Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``); only its stored ``betas[0]`` is read
+        as an intended number, everything else is compared with :func:`intended`.
+
+    Returns
+    -------
+    list of Obligation
+        T2.construction (every score of every head exactly
+        ``2 beta^ K^_j^h y_k - beta^ Q^_j^h``; every value of head h exactly
+        ``omega^ V^_j``), T2.head-average (each head's value is ``(a + j Delta)/H`` up to
+        ``3 u max(|a|, |b|)/H``: W_O averages the heads over the common grid) and
+        T2.cancellation (per head, ``beta y^2`` cancels between any two keys up to the
+        rounding of the stored squares).
+    """
+    built = inst.build() if built is None else built
+    n, H = inst.n, inst.heads
+    it = intended(inst)
+    bt = exact(built.betas[0])
+    ys = [y_expr(inst, k) for k in range(n)]
+    scores = tuple(Claim("score", (h, j, k),
+                         2 * bt * it.keys[h][j] * ys[k] - bt * it.squares[h][j],
+                         label=f"head {h}: token {k} -> key {j}")
+                   for h in range(H) for k in range(n) for j in range(n))
+    values = tuple(Claim("value", (h, 0, j), it.omega * it.values[j],
+                         label=f"head {h}: value of token {j}")
+                   for h in range(H) for j in range(n))
+    a, b = exact(inst.a), exact(inst.b)
+    tol = 3 * U53 * sp.Max(abs(a), abs(b)) / H + TINY
+    dl = sp.Rational(it.delta.numerator, it.delta.denominator)
+    average = tuple(Claim("value", (h, 0, j), (a + j * dl) / H, tol,
+                          label=f"head {h}: value of token {j} is (a + {j} Delta)/H")
+                    for h in range(H) for j in range(n))
+    cancel = []
+    for h in range(H):
+        K = it.keys[h]
+        for k in range(n):
+            for i in range(n):
+                for j in range(i + 1, n):
+                    cancel.append(Claim(
+                        "score-difference", (h, i, j, k),
+                        bt * ((ys[k] - K[i]) ** 2 - (ys[k] - K[j]) ** 2),
+                        bt * (U53 * (K[i] ** 2 + K[j] ** 2) + 2 * TINY),
+                        label=f"head {h}, token {k}, keys {i} < {j}"))
+    return [
+        Obligation("T2.construction", "for every head h, query token k and key token j: score "
+                   "== 2 beta^ K^_j^h y_k - beta^ Q^_j^h and value == fl(1/H) V^_j exactly "
+                   "(phase-shifted key anchors K^_j^h = fl(a + (j + phi_h) Delta), common "
+                   "value grid V^_j = fl(a + j Delta), stored squares Q^ = fl(K^ K^))",
+                   Construction(built.net, scores + values)),
+        Obligation("T2.head-average", "W_O averages the heads over the common grid: every "
+                   "head's value of token j is (a + j Delta)/H up to 3 u max(|a|, |b|)/H "
+                   "(binary64 rounding of 1/H and of the grid)",
+                   Construction(built.net, average)),
+        Obligation("T2.cancellation", "per head, beta y^2 cancels: score_j - score_i - beta^ "
+                   "((y_k - K^_i)^2 - (y_k - K^_j)^2) is free of the input and at most "
+                   "beta^ u (K^_i^2 + K^_j^2) in absolute value (the rounding of the stored "
+                   "squares)", Construction(built.net, tuple(cancel))),
+    ]
+
+
+def reduction_obligation(inst: T2Instance, built: Built | None = None) -> Obligation:
+    """Output token k depends on X only through ``y_k = w . x_k + t`` (exact gradient test).
+
+    The token-wise affine map has the shared weight ``w`` on the content row only; the keys
+    and values read only positional rows (bias), so every score of query k is a function of
+    ``y_k`` and every value a constant.  The engine's bisection on ``y_k``
+    (``certify/reduction.py``) relies on this fact: a certificate over the range of ``y_k``
+    is a certificate over the whole input box.
+
+    Parameters
+    ----------
+    inst : T2Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``).
+
+    Returns
+    -------
+    Obligation
+        T2.reduction, of kind ``reduction`` (all heads, all output columns).
+    """
+    built = inst.build() if built is None else built
+    return Obligation(
+        "T2.reduction", "output token k depends on the input X only through "
+        "y_k = w . x_k + t (every score and value of every head it reads is a function of "
+        "y_k; keys and values read only positional rows)",
+        Reduction(built.net, tuple(y_expr(inst, k) for k in range(inst.n))))
+
+
+def _line_functions(inst: T2Instance, built: Built, k: int
+                    ) -> tuple[list[list[sp.Expr]], list[list[sp.Expr]]]:
+    """Per head, the scores and values (row 0) read by output k, as functions of ``y = y_k``.
+
+    Obtained by restricting X to a line on which ``y_k = y`` (one entry of token k moves,
+    all others are 0); by T2.reduction they do not depend on the choice of the line.
+    """
+    sn = symbolic_network(built.net)
+    w = np.asarray(inst.w, float).reshape(-1)
+    sub = {x: 0 for x in sn.X}
+    nz = [i for i in range(len(w)) if w[i] != 0.0]
+    if nz:
+        sub[sn.X[nz[0], k]] = (y_s - exact(inst.t)) / exact(w[nz[0]])
+    q = sn.columns[k]
+    scores, values = [], []
+    for head in sn.heads:
+        m = head.S.shape[0]
+        scores.append([sp.expand(head.S[j, q].subs(sub)) for j in range(m)])
+        values.append([sp.expand(head.V[0, j].subs(sub)) for j in range(m)])
+    return scores, values
+
+
+def stated_bound(inst: T2Instance) -> sp.Rational:
+    """The proved a-priori bound of the intended network, as an exact rational.
+
+    Parameters
+    ----------
+    inst : T2Instance
+
+    Returns
+    -------
+    sympy.Rational
+        ``a_priori_bound(inst.build(), lo, hi)["bound"]`` (a binary64 number above an Arb
+        enclosure of ``Delta c(kappa H) + Delta mean_h |phi_h|`` plus the rounding terms;
+        :func:`theorems.multi_head.a_priori_bound`), taken exactly.
+    """
+    return exact(a_priori_bound(inst.build(), np.asarray(inst.lo, float),
+                                np.asarray(inst.hi, float))["bound"])
+
+
+def bound_obligation(inst: T2Instance, built: Built | None = None) -> Obligation:
+    """The proved a-priori bound holds on this network, by interval branch and bound on y.
+
+    Parameters
+    ----------
+    inst : T2Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``); the bound is always that of the
+        intended network (:func:`stated_bound`).
+
+    Returns
+    -------
+    Obligation
+        T2.bound, of kind ``inequality``: for every token k and every y in the exact range
+        of ``y_k``, ``|o_k(y) - Range_[a,b](y)| <= stated_bound(inst)``, with ``o_k`` the
+        exact output of the stored network written as
+        ``sum_h sum_j (omega_h V_j - Range(y)/H_tot) / sum_i exp(s_hi - s_hj)`` (each head's
+        softmax weights sum to 1; ``H_tot`` is the network's number of heads).  No sampling.
+    """
+    built = inst.build() if built is None else built
+    bound = stated_bound(inst)
+    a, b = exact(inst.a), exact(inst.b)
+    f = range_expr(y_s, a, b)
+    cases = []
+    for k in range(inst.n):
+        scores, values = _line_functions(inst, built, k)
+        G = len(scores)
+        err = sp.Add(*[(values[h][j] - f / G) / sp.Add(*[sp.exp(si - sj) for si in scores[h]])
+                       for h in range(G) for j, sj in enumerate(scores[h])])
+        lo, hi = y_range(inst, k)
+        box = ((y_s, lo, hi),)
+        cases += [Case(err, box, bound, f"token {k} upper"),
+                  Case(-err, box, bound, f"token {k} lower")]
+    return Obligation(
+        "T2.bound", f"|N(X)_k - Range(y_k)| <= {float(bound):.6g} (the proved O(Delta) bound "
+        "a_priori_bound: Delta c(kappa H) + Delta mean|phi_h| + rounding) for every X in the "
+        "box (via T2.reduction: for every y in the range of y_k)", Inequality(tuple(cases)))
+
+
+def certificate_obligation(inst: T2Instance = REGISTRY_INSTANCE) -> Obligation:
+    """An engine certificate for ``inst`` passes the independent checker (both backends).
+
+    Parameters
+    ----------
+    inst : T2Instance
+        Default :data:`REGISTRY_INSTANCE` (d = 2, n = 4, H = 3, kappa = 3).
+
+    Returns
+    -------
+    Obligation
+        T2.certificate, of kind ``instance``; the engine (``certify.engine.certify_spec``) and
+        the checker are imported only when it is discharged.
+    """
+    spec = inst.spec()
+
+    def make() -> dict:
+        from certify.engine import certify_spec
+        return certify_spec(spec)
+
+    return Obligation(
+        "T2.certificate", f"an engine certificate for n = {inst.n}, H = {inst.heads}, "
+        f"kappa = {inst.kappa:g}, d = {inst.d} is accepted by certify.check (flint and "
+        "pyinterval)", Instance(make, f"multi-head n={inst.n} H={inst.heads} "
+                                      f"kappa={inst.kappa:g}"))
+
+
+def rate_obligation() -> Obligation:
+    """The paper's O(1/(n H)) rate: open.
+
+    Returns
+    -------
+    Obligation
+        T2.rate, of kind ``open``.  Only the O(Delta) bound of T2.bound is proved; the 1/H
+        factor is measured by certified sweeps (``tests/test_multi_head.py``), not proved.
+    """
+    return Obligation(
+        "T2.rate", "sup error <= C (b - a)/((n - 1) H) with C independent of n and H (the "
+        "paper's O(1/(n H)))",
+        Open("not proved: only the O(Delta) = O(1/n) bound (T2.bound) is proved, and it does "
+             "not decrease with H; the 1/H factor is measured by certified sweeps "
+             "(U (n - 1) H/(b - a) ~ 0.079 at kappa = 3), not proved"))
+
+
+def t2_obligations(inst: T2Instance = REGISTRY_INSTANCE, built: Built | None = None,
+                   with_certificate: bool = True) -> list[Obligation]:
+    """All obligations of T2 for an instance and a (possibly defective) network.
+
+    Parameters
+    ----------
+    inst : T2Instance
+        Default :data:`REGISTRY_INSTANCE`.
+    built : Built, optional
+        The network to check (default ``inst.build()``).
+    with_certificate : bool
+        Append T2.certificate (which does not depend on ``built``).
+
+    Returns
+    -------
+    list of Obligation
+        T2.construction, T2.head-average, T2.cancellation, T2.reduction, T2.bound,
+        [T2.certificate,] T2.rate (open).
+    """
+    built = inst.build() if built is None else built
+    obs = construction_obligations(inst, built)
+    obs += [reduction_obligation(inst, built), bound_obligation(inst, built)]
+    if with_certificate:
+        obs.append(certificate_obligation(inst))
+    obs.append(rate_obligation())
+    return obs
