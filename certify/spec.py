@@ -155,7 +155,11 @@ def parse_spec(obj: Any) -> Spec:
     if theorem not in THEOREMS:
         known = ", ".join(THEOREMS)
         raise InputError(f"unknown theorem {json.dumps(theorem)[:40]}; known: {known}")
+    _no_unknown_keys(obj, SPEC_KEYS + (("tokens",) if theorem == "multi-head" else ()), "spec")
     t_obj = _field(obj, "target", "spec")
+    _no_unknown_keys(t_obj, TARGET_KEYS, "target")
+    _no_unknown_keys(obj.get("construction"), ("heads" if theorem == "multi-head" else "p",
+                                               "kappa", "beta"), "construction")
     kind = _target_kind(t_obj)
     if theorem == "multi-head":
         n = _tokens(obj, t_obj)
@@ -189,6 +193,21 @@ def parse_spec(obj: Any) -> Spec:
         if epsilon <= 0:
             raise InputError("epsilon must be > 0")
     return Spec(theorem, target, lo, hi, construction, mode, tol, epsilon, obj)
+
+
+#: Keys a spec may hold; anything else is refused, so a misspelt key never goes unnoticed.
+SPEC_KEYS = ("theorem", "target", "domain", "construction", "mode", "tol", "epsilon",
+             "description")
+#: Target keys: the user's fields and those of the normal form a certificate records.
+TARGET_KEYS = ("kind", "a", "b", "w", "t", "alpha", "R", "L", "tokens")
+
+
+def _no_unknown_keys(obj: Any, allowed: tuple[str, ...], where: str) -> None:
+    if isinstance(obj, dict):
+        unknown = sorted(set(obj) - set(allowed))
+        if unknown:
+            raise InputError(f"unknown field '{where}.{unknown[0]}' (known: "
+                             f"{', '.join(allowed)})")
 
 
 def _target_kind(t: Any) -> str:

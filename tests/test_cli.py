@@ -57,6 +57,9 @@ BAD_INPUTS = {
     "epsilon missing in prove": _bad(lambda o: o.update(mode="prove")),
     "epsilon <= 0": _bad(lambda o: o.update(mode="prove", epsilon=0.0)),
     "unknown mode": _bad(lambda o: o.update(mode="guess")),
+    "misspelt top-level key": _bad(lambda o: o.update(tols=0.5)),
+    "misspelt construction key": _bad(lambda o: o["construction"].update(kapa=3.0)),
+    "misspelt target key": _bad(lambda o: o["target"].update(bb=1.0)),
 }
 
 
