@@ -35,15 +35,21 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(message)
 
 
+def _may_overwrite(path: str, force: bool) -> bool:
+    """True if ``path`` may be written: it is new, ``--force`` was given, or the user agrees."""
+    if not os.path.exists(path) or force:
+        return True
+    if sys.stdin.isatty():
+        answer = input(f"{path} exists; overwrite? [y/N] ").strip().lower()
+        if answer in ("y", "yes"):
+            return True
+        raise InputError(f"{path} exists; not overwritten")
+    raise InputError(f"{path} exists; pass --force to overwrite it")
+
+
 def _write_new(path: str, text: str, force: bool) -> None:
     """Write ``text`` to ``path``; an existing file is replaced only with consent."""
-    if os.path.exists(path) and not force:
-        if sys.stdin.isatty():
-            answer = input(f"{path} exists; overwrite? [y/N] ").strip().lower()
-            if answer not in ("y", "yes"):
-                raise InputError(f"{path} exists; not overwritten")
-        else:
-            raise InputError(f"{path} exists; pass --force to overwrite it")
+    _may_overwrite(path, force)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(f"{os.path.dirname(path)}: no such directory")
@@ -77,8 +83,9 @@ def cmd_certify(args) -> int:
     from certify.spec import load_json_file, parse_spec
 
     spec = parse_spec(load_json_file(args.spec))
-    if args.out and os.path.exists(args.out) and not args.force and not sys.stdin.isatty():
-        raise InputError(f"{args.out} exists; pass --force to overwrite it")
+    if args.out:
+        # Ask (or refuse) before the computation, not after it.
+        args.force = _may_overwrite(args.out, args.force)
     prog, update = _progress(not args.json)
     if prog:
         with prog:
