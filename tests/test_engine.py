@@ -117,3 +117,30 @@ def test_large_beta_does_not_break_rigour():
     assert result.holds
     assert 0.49 * delta <= result.lower <= 0.5 * delta
     assert result.upper <= 0.5 * delta * 1.01
+
+
+def test_enclosure_check_catches_a_non_rigorous_softmax(monkeypatch):
+    """Weights taken at the box midpoint (not enclosed over the box) must be caught."""
+    from certify import enclosure
+
+    real_weights = enclosure._weights
+
+    def midpoint_weights(ph, ylo, yhi):
+        mid = (ylo + yhi) / 2
+        wlo, whi, B, V, r = real_weights(ph, mid, mid)
+        w = (wlo + whi) / 2
+        return w, w, B, V, r
+
+    spec = parse_spec(t1_spec(p=16, kappa=3.0))
+    built, outs = _outputs(spec)
+    ref = ErrorReference(built.net, -1.0, 1.0, [[1.0]], [0.0])
+    ylo = np.random.default_rng(7).uniform(-0.9, 0.8, 30)
+    yhi = ylo + built.delta / 2
+    monkeypatch.setattr(enclosure, "_weights", midpoint_weights)
+    _, _, _, (elo, ehi) = error_bounds(outs[0].heads, ylo, yhi, with_enclosure=True)
+    misses = 0
+    for i in range(len(ylo)):
+        for y in (ylo[i], yhi[i]):
+            e = ref.errors(np.array([[y]]))[0]
+            misses += not (mpmath.mpf(float(elo[i])) <= e <= mpmath.mpf(float(ehi[i])))
+    assert misses > 0
