@@ -53,7 +53,8 @@ from theorems.obligations import (
     Open,
     Reduction,
     exact,
-    input_symbols,
+    latent_expr,
+    latent_range,
     symbolic_network,
 )
 
@@ -132,9 +133,7 @@ def y_expr(inst: T2Instance, k: int) -> sp.Expr:
         ``y_k = w . x_k + t`` with the binary64 ``w``, ``t`` converted exactly, in the symbols
         of :func:`theorems.obligations.input_symbols`.
     """
-    w = np.asarray(inst.w, float).reshape(-1)
-    X = input_symbols(len(w), inst.n)
-    return sp.Add(*[exact(w[i]) * X[i, k] for i in range(len(w))]) + exact(inst.t)
+    return latent_expr(inst.w, float(inst.t), k, inst.n)
 
 
 def y_range(inst: T2Instance, k: int) -> tuple[Fraction, Fraction]:
@@ -151,15 +150,8 @@ def y_range(inst: T2Instance, k: int) -> tuple[Fraction, Fraction]:
         ``min`` and ``max`` of ``w . x_k + t`` over ``lo <= X <= hi`` (exact rational
         arithmetic on the binary64 data).
     """
-    w = np.asarray(inst.w, float).reshape(-1)
     lo, hi = np.asarray(inst.lo, float), np.asarray(inst.hi, float)
-    ylo = yhi = Fraction(float(inst.t))
-    for i in range(len(w)):
-        c = Fraction(float(w[i]))
-        u, v = c * Fraction(float(lo[i, k])), c * Fraction(float(hi[i, k]))
-        ylo += min(u, v)
-        yhi += max(u, v)
-    return ylo, yhi
+    return latent_range(inst.w, float(inst.t), lo[:, k], hi[:, k])
 
 
 @dataclass(frozen=True)

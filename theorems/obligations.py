@@ -647,6 +647,32 @@ def exact_matrix(a: np.ndarray) -> sp.Matrix:
     return sp.Matrix(a.shape[0], a.shape[1], lambda i, j: exact(a[i, j]))
 
 
+def latent_expr(w_k: Any, t_k: float, k: int, n: int) -> sp.Expr:
+    """``y_k = w_k . x_k + t_k`` in the symbols of :func:`input_symbols` (d = len(w_k)).
+
+    The binary64 coefficients are converted exactly; shared by T1 and T2 obligations.
+    """
+    w = np.asarray(w_k, float).reshape(-1)
+    X = input_symbols(len(w), n)
+    return sp.Add(*[exact(w[a]) * X[a, k] for a in range(len(w))]) + exact(t_k)
+
+
+def latent_range(w_k: Any, t_k: float, lo_k: Any, hi_k: Any) -> tuple[Fraction, Fraction]:
+    """Exact ``(min, max)`` of ``w_k . x + t_k`` over the box ``lo_k <= x <= hi_k``.
+
+    Exact rational arithmetic on the binary64 data; shared by T1 and T2 obligations.
+    """
+    w = np.asarray(w_k, float).reshape(-1)
+    lo, hi = np.asarray(lo_k, float).reshape(-1), np.asarray(hi_k, float).reshape(-1)
+    ylo = yhi = Fraction(float(t_k))
+    for a in range(len(w)):
+        c = Fraction(float(w[a]))
+        u, v = c * Fraction(float(lo[a])), c * Fraction(float(hi[a]))
+        ylo += min(u, v)
+        yhi += max(u, v)
+    return ylo, yhi
+
+
 def input_symbols(d: int, n: int) -> sp.Matrix:
     """The symbolic input of a network.
 

@@ -45,7 +45,8 @@ from theorems.obligations import (
     Reduction,
     TheoremEntry,
     exact,
-    input_symbols,
+    latent_expr,
+    latent_range,
     symbolic_network,
 )
 from theorems.single_head import ID, LEAK_EXPONENT, Built, construct
@@ -130,8 +131,7 @@ def y_expr(inst: T1Instance, k: int) -> sp.Expr:
         symbols of :func:`theorems.obligations.input_symbols`.
     """
     w = np.asarray(inst.w, float)
-    X = input_symbols(w.shape[1], w.shape[0])
-    return sp.Add(*[exact(w[k, a]) * X[a, k] for a in range(w.shape[1])]) + exact(inst.t[k])
+    return latent_expr(w[k], float(inst.t[k]), k, w.shape[0])
 
 
 def y_range(inst: T1Instance, k: int) -> tuple[Fraction, Fraction]:
@@ -148,15 +148,8 @@ def y_range(inst: T1Instance, k: int) -> tuple[Fraction, Fraction]:
         ``min`` and ``max`` of ``w_k . x_k + t_k`` over ``lo <= X <= hi`` (exact rational
         arithmetic on the binary64 data).
     """
-    w, t = np.asarray(inst.w, float), np.asarray(inst.t, float)
     lo, hi = np.asarray(inst.lo, float), np.asarray(inst.hi, float)
-    ylo = yhi = Fraction(float(t[k]))
-    for a in range(w.shape[1]):
-        c = Fraction(float(w[k, a]))
-        u, v = c * Fraction(float(lo[a, k])), c * Fraction(float(hi[a, k]))
-        ylo += min(u, v)
-        yhi += max(u, v)
-    return ylo, yhi
+    return latent_range(np.asarray(inst.w, float)[k], float(inst.t[k]), lo[:, k], hi[:, k])
 
 
 def a_priori_bound_T1() -> sp.Expr:
