@@ -137,3 +137,26 @@ def test_bound_prints_proved_bound_beside_certified_sup(capsys):
 def test_bound_bad_input(argv, capsys):
     code, out, err = _run(["bound", "single-head", *argv], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_check_verifies_and_rejects_tampering_via_the_command(tmp_path, capsys):
+    spec = _write(tmp_path, t1_spec(p=8, kappa=3.0))
+    cert_path = tmp_path / "cert.json"
+    assert _run(["certify", spec, "--out", str(cert_path)], capsys)[0] == 0
+    code, text, _ = _run(["check", str(cert_path), "--json"], capsys)
+    info = json.loads(text)
+    assert code == 0 and info["verified"] is True and info["reason"]
+    cert = json.loads(cert_path.read_text())
+    cert["claim"]["upper"] *= 0.9
+    bad = _write(tmp_path, cert, "tampered.json")
+    code, text, _ = _run(["check", bad, "--json"], capsys)
+    info = json.loads(text)
+    assert code == 1 and info["verified"] is False and "upper" in info["reason"]
+
+
+def test_check_malformed_certificate_is_bad_input(tmp_path, capsys):
+    for content in ("{not json", json.dumps({"schema": "attncert-certificate/1"}), "[]"):
+        path = _write(tmp_path, content, "bad_cert.json")
+        code, out, err = _run(["check", path], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (content, err)
+        assert "verified" not in out.lower() and "Traceback" not in err
