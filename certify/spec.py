@@ -225,7 +225,11 @@ def _per_token_affine(t: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         raise InputError("target.w must be a non-empty list of n token vectors of length d")
     n, d = len(w_raw), len(w_raw[0])
     w = real_array(w_raw, "target.w", (n, d))
-    tt = real_array(_field(t, "t", "target"), "target.t", (n,))
+    t_raw = _field(t, "t", "target")
+    if isinstance(t_raw, list) and len(t_raw) != n:
+        raise InputError(f"target.w holds {n} token vector(s) but target.t holds "
+                         f"{len(t_raw)} entries: one w_k and one t_k per token")
+    tt = real_array(t_raw, "target.t", (n,))
     return w, tt
 
 
