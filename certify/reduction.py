@@ -102,15 +102,14 @@ def reduce_network(net: AttentionNet) -> list[TokenProblem]:
 
 
 def _head_problem(h, c, u, z0, col):
-    # Keys and values of every column are constant (checked above), so exact products
-    # W @ c are enclosed once; the query is W_Q z0 + y W_Q e_u.
+    # Keys and values of every column are constant (checked above), so the exact products
+    # W @ c are enclosed once.
     K = iv.dot_float_interval(h.W_K, c, c)
     WOV = iv.dot_float_interval(h.W_O, h.W_V, h.W_V)
     V = _dot_interval_interval(WOV, c)
-    q0 = h.W_Q @ z0  # W_Q z0 and W_Q e_u are enclosed below, not trusted as floats
+    # The query is W_Q z0 + y W_Q e_u: W_Q z0 is enclosed, W_Q e_u is a column of floats.
     q0_lo, q0_hi = iv.dot_float_interval(h.W_Q, z0[:, None], z0[:, None])
     q1 = h.W_Q[:, u:u + 1]
-    del q0
     A = _dot_cols(q0_lo, q0_hi, *K)
     B = _dot_cols(q1, q1, *K)
     return (A, B, V)

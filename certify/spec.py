@@ -414,13 +414,6 @@ def _parse_construction(c: Any) -> dict[str, float]:
         raise InputError("construction.p must be >= 2")
     if p > 2**22:
         raise InputError("construction.p is too large (at most 4194304)")
-    if ("kappa" in c) == ("beta" in c):
-        raise InputError("construction needs exactly one of kappa, beta")
     out: dict[str, float] = {"p": p}
-    for key in ("kappa", "beta"):
-        if key in c:
-            v = real(c[key], f"construction.{key}")
-            if v <= 0:
-                raise InputError(f"construction.{key} must be > 0")
-            out[key] = v
+    _kappa_or_beta(c, out)
     return out
