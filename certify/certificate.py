@@ -76,3 +76,44 @@ def build_certificate(theorem: str, target: dict, lo: np.ndarray, hi: np.ndarray
                     "error_lower": result.lower},
         "method": METHOD,
     }
+
+
+BOX_METHOD = {
+    "engine": "numpy float64, outward rounding by nextafter; exp and elementary functions "
+              "widened by a few ulps",
+    "enclosure": "near anchors explicit, far anchors bounded per axis (Lemma S, factorised) "
+                 "+ per-weight softmax bounds + LP duality + centred mean-value form in x",
+    "cover": "bisection tree over the input box; '0' leaf, digit a: split along axis a - 1",
+}
+
+
+def build_box_certificate(target: dict, lo: np.ndarray, hi: np.ndarray, construction: dict,
+                          parameters: dict, net, hints: list, result, mode: str, tol: float,
+                          epsilon: float | None) -> dict[str, Any]:
+    """The certificate of an input-box certification (theorem ``uap``)."""
+    from certify.box_engine import encode_tree
+
+    cover = []
+    for c in result.covers:
+        tree, bounds = encode_tree(c)
+        cover.append({"token": c.token, "row": c.row, "tree": tree,
+                      "bounds": [float(b) for b in bounds]})
+    wout = result.covers[result.witness_output]
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "attncert", "version": __version__},
+        "theorem": "uap",
+        "target": target,
+        "domain": {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi]},
+        "construction": construction,
+        "parameters": parameters,
+        "network": net.to_json_obj(),
+        "network_sha256": net.sha256(),
+        "structure": {"grids": [h.to_json_obj() if h is not None else None for h in hints]},
+        "claim": {"mode": mode, "lower": result.lower, "upper": result.upper, "tol": tol,
+                  "epsilon": epsilon},
+        "cover": cover,
+        "witness": {"token": wout.token, "row": wout.row,
+                    "x": [float(v) for v in result.witness_x], "error_lower": result.lower},
+        "method": BOX_METHOD,
+    }

@@ -86,6 +86,8 @@ def cmd_certify(args) -> int:
     if args.out:
         # Ask (or refuse) before the computation, not after it.
         args.force = _may_overwrite(args.out, args.force)
+    if spec.theorem == "uap":
+        return _certify_uap(args, spec)
     prog, update = _progress(not args.json)
     if prog:
         with prog:
@@ -126,6 +128,62 @@ def cmd_certify(args) -> int:
     return EXIT_HOLDS if result.holds else EXIT_FAILS
 
 
+def _resources_text(res: dict[str, Any], bound: dict[str, Any]) -> str:
+    return (f"  resources: {res['tokens']:,} tokens ({res['anchors']:,} anchors), "
+            f"{res['heads']} head(s), width {res['width']}, {res['parameters']:,} parameters, "
+            f"kappa {res['kappa']:g}\n"
+            f"  proved a-priori bound {bound['bound']:.6g}")
+
+
+def _certify_uap(args, spec) -> int:
+    from certify.network import canonical_json
+    from certify.pipeline import build_uap, certify_uap
+
+    built = build_uap(spec)
+    prog, update = _progress(not args.json)
+    if prog:
+        with prog:
+            result, cert, _ = certify_uap(spec, update, args.jobs, args.scheduler, built)
+    else:
+        result, cert, _ = certify_uap(spec, None, args.jobs, args.scheduler, built)
+    boxes = sum(len(c.leaves) for c in result.covers)
+    res = built.parameters()
+    info: dict[str, Any] = {
+        "theorem": "uap", "route": built.construction["route"], "mode": spec.mode,
+        "holds": result.holds, "lower": result.lower,
+        "upper": result.upper if result.holds else None,
+        "ratio": result.upper / result.lower if result.holds and result.lower > 0 else None,
+        "epsilon": spec.epsilon, "construction": built.construction,
+        "resources": {k: res[k] for k in ("tokens", "anchors", "heads", "width", "parameters",
+                                          "kappa")},
+        "a_priori_bound": built.bound["bound"], "boxes": boxes, "evaluated": result.evaluated,
+        "seconds": round(result.seconds, 3), "message": result.message, "certificate": None}
+    if result.counterexample:
+        info["counterexample"] = result.counterexample
+    if cert is not None and args.out:
+        _write_new(args.out, canonical_json(cert) + "\n", args.force)
+        info["certificate"] = args.out
+    route = built.construction["route"]
+    if result.holds:
+        claim = (f"sup error <= {result.upper:.6g} <= epsilon = {spec.epsilon:.6g}"
+                 if spec.mode == "prove" else
+                 f"sup error in [{result.lower:.6g}, {result.upper:.6g}]"
+                 f" (U/L = {info['ratio']:.5f})")
+        text = (f"certified (uap, route {route}, {spec.mode}): {claim}\n"
+                f"  witness lower bound {result.lower:.6g}; {boxes:,} boxes; "
+                f"{result.seconds:.2f} s\n" + _resources_text(res, built.bound))
+        if args.out:
+            text += f"\n  certificate written to {args.out}"
+    elif result.counterexample:
+        ce = result.counterexample
+        text = (f"FAILS: {result.message}\n  input x = {json.dumps(ce['x'])}\n"
+                + _resources_text(res, built.bound))
+    else:
+        text = f"NOT CERTIFIED: {result.message}\n" + _resources_text(res, built.bound)
+    _emit(info, args.json, text)
+    return EXIT_HOLDS if result.holds else EXIT_FAILS
+
+
 def cmd_sweep(args) -> int:
     from certify import sweep
     from certify.spec import load_json_file
@@ -156,6 +214,16 @@ def cmd_check(args) -> int:
     info = {"verified": verified, "reason": reason, "backend": args.backend, **stats}
     text = (f"verified ({args.backend}): {reason}" if verified
             else f"REJECTED ({args.backend}): {reason}")
+    if verified and stats.get("theorem") == "uap":
+        # Conformance is a separate statement: the network is what the construction builds.
+        from theorems.uap import conformance
+
+        ok, why = conformance(stats.pop("certificate"))
+        info.pop("certificate", None)
+        info["conformance"] = {"verified": ok, "reason": why}
+        text += f"\nconformance: {'verified' if ok else 'REJECTED'}: {why}"
+        verified = ok
+    info.pop("certificate", None)
     _emit(info, args.json, text)
     return EXIT_HOLDS if verified else EXIT_FAILS
 

@@ -13,6 +13,8 @@ from theorems.constructions import module_for
 
 def build(spec: Spec):
     """The network the spec asks for (``theorems.<module>.build_from_spec``)."""
+    if spec.theorem == "uap":
+        return build_uap(spec)
     return module_for(spec.theorem).build_from_spec(spec.target, spec.lo, spec.hi,
                                                     spec.construction)
 
@@ -24,6 +26,9 @@ def certify(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
     ``jobs`` local processes (None: one per core) or a Dask ``scheduler`` address evaluate
     the boxes; the certificate does not depend on them.
     """
+    if spec.theorem == "uap":
+        result, cert, _ = certify_uap(spec, progress, jobs, scheduler)
+        return result, cert
     mod = module_for(spec.theorem)
     built = build(spec)
     n_heads = len(built.net.layers[1].heads)
@@ -45,3 +50,53 @@ def certify_spec(spec_obj: dict) -> dict[str, Any]:
     if cert is None:
         raise RuntimeError(f"claim does not hold: {result.message}")
     return cert
+
+
+def build_uap(spec: Spec):
+    """The uap network for a spec, every resource resolved (:func:`theorems.uap.resolve`)."""
+    from certify.targets import check_enclosable
+    from theorems.uap import resolve
+
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    check_enclosable(spec.parsed_target, lo, hi)
+    return resolve(spec.parsed_target, lo, hi, spec.construction, spec.epsilon)
+
+
+def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
+                scheduler: str | None = None, built=None):
+    """Build and certify a uap spec; returns ``(BoxResult, certificate or None, Built)``."""
+    from certify.box_enclosure import prepare_output
+    from certify.box_engine import certify_boxes
+    from certify.certificate import build_box_certificate
+    from certify.exact_scores import analyse, grid_structure
+    from certify.targets import NumpyTarget
+    from theorems.uap import normal_construction
+
+    if built is None:
+        built = build_uap(spec)
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    out = analyse(built.net)[0]
+    grids = [grid_structure(h, hint) if hint is not None else None
+             for h, hint in zip(out.heads, built.hints)]
+    prepared = [prepare_output(out, grids)]
+    result = certify_boxes(prepared, NumpyTarget(spec.parsed_target), lo, hi, spec.mode,
+                           spec.tol, spec.epsilon, progress, jobs, scheduler)
+    cert = None
+    if result.holds:
+        parameters = dict(built.parameters())
+        parameters["a_priori_bound"] = built.bound["bound"]
+        cert = build_box_certificate(spec.target, lo, hi,
+                                     normal_construction(built, spec.construction),
+                                     _jsonable(parameters), built.net, built.hints, result,
+                                     spec.mode, spec.tol, spec.epsilon)
+    return result, cert, built
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj

@@ -64,7 +64,7 @@ import numpy as np
 
 from certify.errors import InputError
 
-THEOREMS = ("single-head", "multi-head")
+THEOREMS = ("single-head", "multi-head", "uap")
 MODES = ("measure", "prove")
 TARGET_KINDS = ("truncated-linear", "clip", "hard-tanh", "hard-sigmoid", "relu", "leaky-relu")
 #: Size limits of a multi-head spec (memory of the token-affine bias and the heads).
@@ -89,12 +89,14 @@ class Spec:
     tol: float
     epsilon: float | None
     raw: dict[str, Any]
+    parsed_target: Any = None  # theorem uap: the certify.targets.Target
 
 
 def load_json_file(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh, parse_constant=_reject_constant, parse_float=_finite_float)
+            return json.load(fh, parse_constant=_reject_constant, parse_float=_finite_float,
+                             object_pairs_hook=_unique_keys(path))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -103,6 +105,18 @@ def load_json_file(path: str) -> Any:
         raise InputError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _unique_keys(path: str):
+    """A JSON object hook that refuses duplicate keys (the last would silently win)."""
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise InputError(f"{path}: duplicate key {k!r} in JSON")
+            out[k] = v
+        return out
+    return hook
 
 
 def _reject_constant(name: str) -> float:
@@ -155,6 +169,8 @@ def parse_spec(obj: Any) -> Spec:
     if theorem not in THEOREMS:
         known = ", ".join(THEOREMS)
         raise InputError(f"unknown theorem {json.dumps(theorem)[:40]}; known: {known}")
+    if theorem == "uap":
+        return _parse_uap(obj)
     _no_unknown_keys(obj, SPEC_KEYS + (("tokens",) if theorem == "multi-head" else ()), "spec")
     t_obj = _field(obj, "target", "spec")
     _no_unknown_keys(t_obj, TARGET_KEYS, "target")
@@ -417,3 +433,75 @@ def _parse_construction(c: Any) -> dict[str, float]:
     out: dict[str, float] = {"p": p}
     _kappa_or_beta(c, out)
     return out
+
+
+# -- theorem uap ---------------------------------------------------------------------------
+
+UAP_CONSTRUCTION_KEYS = ("route", "p", "knots", "kappa", "lipschitz")
+#: Largest anchor count per axis a uap spec may ask for.
+MAX_UAP_P = 1 << 18
+
+
+def _mode_tol_epsilon(obj: dict[str, Any], epsilon_needed: bool
+                      ) -> tuple[str, float, float | None]:
+    mode = obj.get("mode", "measure")
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}")
+    tol = real(obj.get("tol", 0.01), "tol")
+    if not 0 < tol <= 1:
+        raise InputError("tol must lie in (0, 1]")
+    epsilon = None
+    if mode == "prove" or (not epsilon_needed and "epsilon" in obj):
+        epsilon = real(_field(obj, "epsilon", "spec"), "epsilon")
+        if epsilon <= 0:
+            raise InputError("epsilon must be > 0")
+    return mode, tol, epsilon
+
+
+def _parse_uap(obj: dict[str, Any]) -> Spec:
+    """Theorem ``uap``: target (expression or relu-network), box domain, construction.
+
+    ``construction.route`` is ``interpolation`` (default) or ``relu``; ``p`` (anchors per
+    axis: an integer or one per variable; route relu: anchors per head), ``knots`` (route
+    relu, 1-D expressions), ``kappa`` (> 0, default 3) and ``lipschitz`` (> 0, a Lipschitz
+    constant of the target in the Euclidean norm, taken as a hypothesis of the a-priori
+    bound) may be given; what is not given is chosen from the a-priori bound and
+    ``epsilon`` (needed then, also in mode measure).
+    """
+    from certify.targets import parse_domain, parse_target
+
+    _no_unknown_keys(obj, SPEC_KEYS, "spec")
+    target = parse_target(_field(obj, "target", "spec"))
+    lo, hi = parse_domain(_field(obj, "domain", "spec"), target.d)
+    c = obj.get("construction", {"route": "interpolation"})
+    if not isinstance(c, dict):
+        raise InputError("construction must be a JSON object")
+    _no_unknown_keys(c, UAP_CONSTRUCTION_KEYS, "construction")
+    route = c.get("route", "interpolation")
+    if route not in ("interpolation", "relu"):
+        raise InputError("construction.route must be interpolation or relu")
+    out: dict[str, Any] = {"route": route}
+    if "p" in c:
+        p = c["p"]
+        if isinstance(p, list) and route == "interpolation":
+            if len(p) != target.d:
+                raise InputError(f"construction.p must list {target.d} integer(s), one per "
+                                 f"variable")
+            out["p"] = [_integer(v, "construction.p", 2, MAX_UAP_P) for v in p]
+        else:
+            out["p"] = _integer(p, "construction.p", 2, MAX_UAP_P)
+    if "knots" in c:
+        if route != "relu":
+            raise InputError("construction.knots applies to route relu")
+        out["knots"] = _integer(c["knots"], "construction.knots", 1, 4096)
+    for key in ("kappa", "lipschitz"):
+        if key in c:
+            v = real(c[key], f"construction.{key}")
+            if not v > 0:
+                raise InputError(f"construction.{key} must be > 0")
+            if v > 1e6:
+                raise InputError(f"construction.{key} is too large (at most 1e6)")
+            out[key] = v
+    mode, tol, epsilon = _mode_tol_epsilon(obj, epsilon_needed=False)
+    return Spec("uap", target.normal, lo[:, None].copy(), hi[:, None].copy(), out, mode, tol,
+                epsilon, obj, target)

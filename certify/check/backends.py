@@ -12,7 +12,7 @@ Operations used by the checker (``bk`` is a backend):
 
 * ``+ - * /`` between backend numbers and with Python ``int``/``float`` (converted exactly);
 * ``bk.num(x)`` (exact float or int), ``bk.rational(q)`` (encloses a ``Fraction``);
-* ``bk.exp``, ``bk.min``, ``bk.max``;
+* ``bk.exp``, ``bk.min``, ``bk.max``, ``bk.interval(lo, hi)`` (contains ``[lo, hi]``);
 * ``bk.lo(X)`` / ``bk.hi(X)``: an *exact* number (a zero-radius ball or a float) that is
   ``<= inf X`` / ``>= sup X``; it takes part in arithmetic, and ``bk.lo(X) >= 0`` is decided
   exactly;
@@ -86,6 +86,10 @@ class FlintBackend:
     def exp(self, x: Any) -> Any:
         return x.exp()
 
+    def interval(self, lo: float, hi: float) -> Any:
+        """A ball containing the closed interval ``[lo, hi]`` of two floats."""
+        return self._arb(lo) if lo == hi else self._arb(lo).union(self._arb(hi))
+
     def min(self, x: Any, y: Any) -> Any:
         return self._arb.min(x, y)
 
@@ -146,6 +150,10 @@ class PyIntervalBackend:
 
     def exp(self, x: Any) -> Any:
         return self._exp(x)
+
+    def interval(self, lo: float, hi: float) -> Any:
+        """The closed interval ``[lo, hi]`` of two floats."""
+        return self._make(lo, hi)
 
     def min(self, x: Any, y: Any) -> Any:
         return self._make(min(x[0][0], y[0][0]), min(x[-1][1], y[-1][1]))

@@ -1,0 +1,412 @@
+"""Rigorous enclosures of the error of a one-layer attention network over input boxes (engine).
+
+Setting (:mod:`certify.exact_scores`).  An output entry is ``N(x) = sum_h sum_j w^h_j(x)
+V^h_j + c`` with ``w^h = softmax(s^h)``, ``s^h_j(x) = A_j + B_j . x`` affine in the input
+``x in R^D`` (D <= 3), and the target ``f`` is enclosed by a :class:`TargetEnclosure`.  For
+a batch of boxes ``X`` (arrays ``lo``, ``hi`` of shape (N, D)) :func:`error_bounds` returns,
+per box, an upper bound of ``sup_{x in X} |N(x) - f(x)|`` and a lower bound of ``|N(c) -
+f(c)|`` at the box's float centre c.  Everything is outward rounded (:mod:`certify.intervals`).
+
+Method, per head:
+
+1. Reference column R near the box: the grid point nearest the box centre in the head's
+   latent ``u = P x + t``.  Softmax is shift invariant, so ``w_j = E_j / sum_k E_k`` with
+   ``E_j = exp(s_j - s_R)``.
+2. Near grid columns (a window of ``W_a`` points per axis around R): for a grid column J,
+   ``s_J - s_R = sum_a beta_a (m_{J,a} - m_{R,a}) (2 u_a - m_{J,a} - m_{R,a}) + rho_J -
+   rho_R`` (difference of squares in the identity of :mod:`certify.exact_scores`), a sum of
+   per-axis terms that are linear in u_a: enclosed tightly, without the large ``A_j``.
+   Extra (non-grid) columns: ``(A_x - A_R) + (B_x - B_R) . x`` directly.
+3. Far grid columns, in aggregate (Lemma S, factorised over the axes): with per-axis
+   factors ``k_a(j) = exp(beta_a ((u_a - m_{R,a})^2 - (u_a - m_{a,j})^2))`` every grid
+   column has ``E_J <= exp(rho_max - rho_R) prod_a k_a(J_a)``, so the far columns (outside
+   the window on at least one axis) sum to at most ``exp(rho_max - rho_R) (prod_a (N_a +
+   T_a) - prod_a N_a)``, with ``N_a`` the window sum and ``T_a`` the out-of-window sum of
+   ``k_a``; the difference of products is expanded into its nonnegative terms.  ``T_a`` is
+   a geometric series: beyond the window's end at distance ``D > 0`` from the box, the
+   j-th further point is at distance ``>= D + j dmin_a``, so ``(u - m)^2 >= D^2 + 2 j D
+   dmin_a``.  Its cost per box does not depend on the number of anchors.
+4. Weight boxes ``w_j in [E_lo_j / (E_lo_j + O_hi_j), E_hi_j / (E_hi_j + O_lo_j)]`` with
+   ``O`` the sums over the other columns; the far columns form one pseudo-column with
+   weight in ``[0, T / (T + S_lo)]`` and values in the range of all values.
+5. ``sum_j w_j g_j`` over weights in their boxes summing to 1 is bounded by LP duality
+   (:func:`certify.enclosure.lp_max`).
+6. The error: the zeroth-order enclosure ``sum_h LP_h(V) + c - F(X)``, intersected with the
+   centred form ``e(c) + sum_v de_v(X) (X_v - c_v)`` where ``de_v = sum_h Cov_{w^h}(B_v,
+   V) - d_v F(X)`` encloses the partial derivative (``d_v w_j = w_j (B_{j,v} - sum_k w_k
+   B_{k,v}})``), each covariance bounded by three LPs around the shifts ``B_R`` and ``V_R``.
+   For a Lipschitz target whose derivative enclosure uses ``sign``/``heaviside`` hulls the
+   mean-value inclusion still holds: along a segment the error is absolutely continuous
+   and its derivative lies, almost everywhere, in the enclosure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+import numpy as np
+
+from certify import intervals as iv
+from certify.enclosure import lp_range
+from certify.exact_scores import Grid, HeadScores, OutputScores
+
+#: Far anchors are aggregated beyond the window where their kernel is below exp(-TAIL).
+TAIL = 36.0
+#: Elements (boxes x columns) per vectorised step; bounds memory.
+BLOCK_ELEMENTS = 1 << 20
+
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+class TargetEnclosure(Protocol):
+    """Rigorous enclosures of the target over boxes: each returned pair contains the exact
+    values, or is ``(-inf, inf)`` where the target cannot be enclosed."""
+
+    def value(self, lo: np.ndarray, hi: np.ndarray) -> Pair: ...
+
+    def gradient(self, lo: np.ndarray, hi: np.ndarray) -> list[Pair]: ...
+
+
+def _enclose(q: Fraction) -> tuple[float, float]:
+    f = float(q)
+    if Fraction(f) == q:
+        return f, f
+    return float(iv.down(np.float64(f))), float(iv.up(np.float64(f)))
+
+
+def _enclose_all(qs) -> Pair:
+    pairs = [_enclose(q) for q in qs]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
+@dataclass
+class PreparedGrid:
+    axes: list[np.ndarray]  # M_a, exact floats
+    beta: np.ndarray  # (k,)
+    P: np.ndarray  # (k, D)
+    t: np.ndarray  # (k,)
+    shape: tuple[int, ...]
+    col: np.ndarray  # key column of each flat grid index
+    rho: Pair  # per flat index
+    rho_max: float
+    dmin: np.ndarray  # (k,)
+    K: np.ndarray  # window half-widths
+    W: np.ndarray  # window sizes
+
+
+@dataclass
+class PreparedHead:
+    A: Pair  # per key column
+    B: Pair  # (m, D)
+    V: Pair
+    grid: PreparedGrid | None
+    extra: np.ndarray  # key columns handled one by one
+    Vmin: float
+    Vmax: float
+
+
+@dataclass
+class PreparedOutput:
+    token: int
+    row: int
+    heads: list[PreparedHead]
+    const: tuple[float, float]
+
+
+def prepare_head(hs: HeadScores, grid: Grid | None) -> PreparedHead:
+    """Float enclosures of a head's exact data and, with a verified grid, its window sizes."""
+    m = len(hs.A)
+    D = len(hs.B[0])
+    A = _enclose_all(hs.A)
+    Bpairs = [_enclose_all(hs.B[j][v] for j in range(m)) for v in range(D)]
+    B = (np.stack([p[0] for p in Bpairs], 1), np.stack([p[1] for p in Bpairs], 1))
+    V = _enclose_all(hs.V)
+    pg = None
+    extra = np.arange(m)
+    if grid is not None:
+        h = grid.hint
+        beta = np.array(h.beta)
+        dmin = np.array([float(iv.down(np.float64(float(d)))) for d in grid.dmin])
+        kappa = iv.down(beta * dmin * dmin)
+        K = np.ceil(np.sqrt(TAIL / kappa)).astype(int) + 1
+        shape = np.array(grid.shape)
+        W = np.minimum(2 * K + 1, shape)
+        rho = _enclose_all(grid.rho)
+        pg = PreparedGrid([np.array(a) for a in h.axes], beta, np.array(h.P, float).reshape(
+            len(h.axes), D), np.array(h.t), grid.shape, np.array(grid.columns), rho,
+            float(np.max(rho[1])), dmin, K, W)
+        extra = np.array(grid.extra, dtype=int)
+    return PreparedHead(A, B, V, pg, extra, float(V[0].min()), float(V[1].max()))
+
+
+def prepare_output(out: OutputScores, grids: list[Grid | None]) -> PreparedOutput:
+    return PreparedOutput(out.token, out.row, [prepare_head(h, g) for h, g in
+                                               zip(out.heads, grids)], _enclose(out.const))
+
+
+# -- one head over a batch of boxes -------------------------------------------------------------
+
+def _affine(P: np.ndarray, t: float, lo: np.ndarray, hi: np.ndarray) -> Pair:
+    """Enclosure of ``P . x + t`` over the boxes (P a float vector)."""
+    acc = (np.full(len(lo), t), np.full(len(lo), t))
+    for v, c in enumerate(P):
+        if c != 0:
+            acc = iv.add(*acc, *iv.mul(c, c, lo[:, v], hi[:, v]))
+    return acc
+
+
+def _lin_score(dA: Pair, dB: Pair, lo: np.ndarray, hi: np.ndarray) -> Pair:
+    """Enclosure of ``dA + dB . x`` over the boxes; dA (N, C), dB (N, C, D)."""
+    acc = dA
+    for v in range(lo.shape[1]):
+        acc = iv.add(*acc, *iv.mul(dB[0][:, :, v], dB[1][:, :, v], lo[:, v:v + 1],
+                                   hi[:, v:v + 1]))
+    return acc
+
+
+def _grid_window(g: PreparedGrid, lo: np.ndarray, hi: np.ndarray):
+    """Per box: window flat indices (N, C), exponents, dB shifts, the reference and far tail."""
+    N = len(lo)
+    k = len(g.axes)
+    D = lo.shape[1]
+    qs, dBs, flats, Nsum, Tsum, r_idx = [], [], [], [], [], []
+    for a in range(k):
+        Ma = g.axes[a]
+        n_a, W_a, K_a = len(Ma), int(g.W[a]), int(g.K[a])
+        U = _affine(g.P[a], g.t[a], lo, hi)
+        mid = (U[0] + U[1]) / 2
+        r = np.clip(np.searchsorted(Ma, mid), 0, n_a - 1)
+        left = np.clip(r - 1, 0, n_a - 1)
+        r = np.where(np.abs(Ma[left] - mid) < np.abs(Ma[r] - mid), left, r)
+        s = np.clip(r - K_a, 0, n_a - W_a)
+        idx = s[:, None] + np.arange(W_a)[None, :]
+        mj, mr = Ma[idx], Ma[r][:, None]
+        dm = iv.sub(mj, mj, mr, mr)
+        two_u = (2 * U[0][:, None], 2 * U[1][:, None])  # exact scaling
+        sm = iv.sub(*iv.sub(*two_u, mj, mj), mr, mr)
+        q = iv.mul(*iv.mul(dm[0], dm[1], sm[0], sm[1]), g.beta[a], g.beta[a])
+        qs.append(q)
+        # dB contribution of axis a: 2 beta_a (m_j - m_r) P_a  (N, W_a, D)
+        tb = iv.mul(*dm, 2 * g.beta[a], 2 * g.beta[a])
+        dBs.append((tb[0][:, :, None] * np.ones(D), tb[1][:, :, None] * np.ones(D),
+                    g.P[a]))
+        flats.append(idx)
+        r_idx.append(r)
+        Nsum.append(iv.sum_up(iv.exp_up(q[1]), axis=1))
+        Tsum.append(_axis_tail(g, a, U, r, s))
+    # Combine the axes: C = prod W_a columns in C order.
+    stride = np.cumprod([1] + list(g.shape[::-1]))[:-1][::-1]
+    expo = qs[0]
+    flat = flats[0] * stride[0]
+    dB = _scale_dB(dBs[0])
+    for a in range(1, k):
+        expo = iv.add(expo[0][:, :, None], expo[1][:, :, None],
+                      qs[a][0][:, None, :], qs[a][1][:, None, :])
+        expo = (expo[0].reshape(N, -1), expo[1].reshape(N, -1))
+        flat = (flat[:, :, None] + flats[a][:, None, :] * stride[a]).reshape(N, -1)
+        nb = _scale_dB(dBs[a])
+        dB = iv.add(dB[0][:, :, None, :], dB[1][:, :, None, :],
+                    nb[0][:, None, :, :], nb[1][:, None, :, :])
+        dB = (dB[0].reshape(N, -1, D), dB[1].reshape(N, -1, D))
+    f_ref = sum(r_idx[a] * stride[a] for a in range(k))
+    rho_ref = (g.rho[0][f_ref], g.rho[1][f_ref])
+    drho = iv.sub(g.rho[0][flat], g.rho[1][flat], rho_ref[1][:, None], rho_ref[0][:, None])
+    expo = iv.add(*expo, *drho)
+    # Far columns: exp(rho_max - rho_R) (prod (N_a + T_a) - prod N_a), expanded.
+    far = np.zeros(N)
+    for mask in itertools.product((0, 1), repeat=k):
+        if not any(mask):
+            continue
+        term = np.ones(N)
+        for a in range(k):
+            term = iv.up(term * (Tsum[a] if mask[a] else Nsum[a]))
+        far = iv.up(far + term)
+    with np.errstate(invalid="ignore", over="ignore"):
+        far = iv.up(far * iv.exp_up(iv.up(g.rho_max - rho_ref[0])))
+    far = np.where(np.isnan(far), np.inf, far)
+    any_far = np.any([len(g.axes[a]) > int(g.W[a]) for a in range(k)])
+    # Range of B_J - B_R over all grid points (for the far pseudo-column).
+    bfar = (np.zeros((N, D)), np.zeros((N, D)))
+    for a in range(k):
+        Ma, mr = g.axes[a], g.axes[a][r_idx[a]]
+        span = (iv.down(Ma[0] - mr), iv.up(Ma[-1] - mr))
+        tb = iv.mul(*span, 2 * g.beta[a], 2 * g.beta[a])
+        for v in range(D):
+            c = g.P[a][v]
+            if c != 0:
+                p = iv.mul(*tb, c, c)
+                bfar = (bfar[0].copy(), bfar[1].copy())
+                bfar[0][:, v], bfar[1][:, v] = iv.add(bfar[0][:, v], bfar[1][:, v], *p)
+    return flat, expo, dB, g.col[f_ref], (far if any_far else None), bfar
+
+
+def _scale_dB(tb):
+    """``2 beta_a (m_j - m_r) * P_a`` as (N, W, D) intervals."""
+    lo, hi, P = tb
+    return iv.mul(lo, hi, P[None, None, :], P[None, None, :])
+
+
+def _axis_tail(g: PreparedGrid, a: int, U: Pair, r: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Upper bound of ``sum_{j outside the window} k_a(j)`` (geometric series, item 3)."""
+    Ma = g.axes[a]
+    n_a, W_a = len(Ma), int(g.W[a])
+    N = len(r)
+    beta = np.full(N, g.beta[a])
+    mr = Ma[r]
+    Q = np.maximum(iv.sqr(*iv.sub(*U, mr, mr))[1], 0.0)
+    total = np.zeros(N)
+    for side in (1, -1):
+        if side == 1:
+            j0 = s + W_a
+            ok = j0 < n_a
+            D = iv.down(Ma[np.minimum(j0, n_a - 1)] - U[1])
+            count = (n_a - j0).astype(float)
+        else:
+            j0 = s - 1
+            ok = j0 >= 0
+            D = iv.down(U[0] - Ma[np.maximum(j0, 0)])
+            count = s.astype(float)
+        Dp = np.maximum(D, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bQ = iv.mul(beta, beta, Q, Q)[1]
+            bD2 = iv.mul(beta, beta, *iv.sqr(Dp, Dp))[0]
+            e1 = iv.exp_up(iv.up(bQ - bD2))
+            qq = iv.exp_up(-iv.mul(2 * beta, 2 * beta, *iv.mul(Dp, Dp, g.dmin[a], g.dmin[a]))[0])
+            geo = np.where(qq < 1, iv.up(1.0 / iv.down(1.0 - qq)), np.inf)
+            t = iv.up(e1 * np.minimum(count, geo))
+        t = np.where(D > 0, t, np.inf)
+        total = np.where(ok, iv.up(total + t), total)
+    return np.where(np.isnan(total), np.inf, total)
+
+
+@dataclass
+class HeadBoxes:
+    """One head over a batch of boxes: weight boxes and LP items (module docstring)."""
+
+    wlo: np.ndarray
+    whi: np.ndarray
+    V: Pair  # values of the items (N, C')
+    dB: Pair  # B - B_R of the items (N, C', D)
+    V_ref: np.ndarray  # (N,) shift for V
+
+
+def head_boxes(ph: PreparedHead, lo: np.ndarray, hi: np.ndarray) -> HeadBoxes:
+    """Weight boxes of one head over the boxes ``[lo, hi]`` (N, D)."""
+    N, D = lo.shape
+    parts_E, parts_V, parts_dB = [], [], []
+    far = None
+    if ph.grid is not None:
+        flat, expo, dBg, ref_col, far, bfar = _grid_window(ph.grid, lo, hi)
+        cols = ph.grid.col[flat]
+        parts_E.append(expo)
+        parts_V.append((ph.V[0][cols], ph.V[1][cols]))
+        parts_dB.append(dBg)
+    else:
+        # Reference: the column with the largest score at the box centre (a heuristic).
+        c = (lo + hi) / 2
+        smid = ((ph.A[0] + ph.A[1]) / 2)[None, :] + c @ ((ph.B[0] + ph.B[1]) / 2).T
+        ref_col = np.argmax(smid, axis=1)
+    if len(ph.extra):
+        ex = ph.extra
+        AR = (ph.A[0][ref_col][:, None], ph.A[1][ref_col][:, None])
+        BR = (ph.B[0][ref_col][:, None, :], ph.B[1][ref_col][:, None, :])
+        dA = iv.sub(ph.A[0][ex][None, :], ph.A[1][ex][None, :], AR[1], AR[0])
+        dBx = iv.sub(ph.B[0][ex][None, :, :], ph.B[1][ex][None, :, :], BR[1], BR[0])
+        parts_E.append(_lin_score(dA, dBx, lo, hi))
+        parts_V.append((np.broadcast_to(ph.V[0][ex], (N, len(ex))),
+                        np.broadcast_to(ph.V[1][ex], (N, len(ex)))))
+        parts_dB.append(dBx)
+    cat = lambda xs, axis=1: np.concatenate(xs, axis)  # noqa: E731
+    dlo, dhi = cat([p[0] for p in parts_E]), cat([p[1] for p in parts_E])
+    Elo, Ehi = iv.exp_down(dlo), iv.exp_up(dhi)
+    Vlo, Vhi = cat([p[0] for p in parts_V]), cat([p[1] for p in parts_V])
+    Blo, Bhi = cat([p[0] for p in parts_dB]), cat([p[1] for p in parts_dB])
+    Slo, Shi = iv.sum_down(Elo, axis=1)[:, None], iv.sum_up(Ehi, axis=1)[:, None]
+    if far is not None:
+        Shi = iv.up(Shi + far[:, None])
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        others_hi = iv.up(Shi - Ehi)
+        others_lo = np.maximum(iv.down(Slo - Elo), 0.0)
+        wlo = iv.down(Elo / iv.up(Elo + others_hi))
+        whi = iv.up(Ehi / iv.down(Ehi + others_lo))
+    wlo = np.clip(np.where(np.isnan(wlo), 0.0, wlo), 0.0, 1.0)
+    whi = np.clip(np.where(np.isnan(whi), 1.0, whi), 0.0, 1.0)
+    if far is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wf = iv.up(far / iv.down(far + Slo[:, 0]))
+        wf = np.clip(np.where(np.isnan(wf), 1.0, wf), 0.0, 1.0)
+        wlo = np.concatenate([wlo, np.zeros((N, 1))], 1)
+        whi = np.concatenate([whi, wf[:, None]], 1)
+        Vlo = np.concatenate([Vlo, np.full((N, 1), ph.Vmin)], 1)
+        Vhi = np.concatenate([Vhi, np.full((N, 1), ph.Vmax)], 1)
+        Blo = np.concatenate([Blo, bfar[0][:, None, :]], 1)
+        Bhi = np.concatenate([Bhi, bfar[1][:, None, :]], 1)
+    V_ref = (ph.V[0][ref_col] + ph.V[1][ref_col]) / 2
+    return HeadBoxes(wlo, whi, (Vlo, Vhi), (Blo, Bhi), V_ref)
+
+
+def head_output(hb: HeadBoxes) -> Pair:
+    """Enclosure of the head's output over each box."""
+    return lp_range(hb.wlo, hb.whi, *hb.V)
+
+
+def head_covariance(hb: HeadBoxes, v: int) -> Pair:
+    """Enclosure of ``Cov_w(B_v, V)`` over each box (module docstring, item 6)."""
+    v0 = hb.V_ref[:, None]
+    g3 = iv.sub(*hb.V, v0, v0)
+    g2 = (hb.dB[0][:, :, v], hb.dB[1][:, :, v])
+    g1 = iv.mul(*g2, *g3)
+    S1, S2, S3 = (lp_range(hb.wlo, hb.whi, *g) for g in (g1, g2, g3))
+    return iv.sub(*S1, *iv.mul(*S2, *S3))
+
+
+def _network_at(out: PreparedOutput, lo: np.ndarray, hi: np.ndarray, grad: bool):
+    N, D = lo.shape
+    o = (np.full(N, out.const[0]), np.full(N, out.const[1]))
+    de = [(np.zeros(N), np.zeros(N)) for _ in range(D)]
+    for ph in out.heads:
+        hb = head_boxes(ph, lo, hi)
+        o = iv.add(*o, *head_output(hb))
+        if grad:
+            for v in range(D):
+                de[v] = iv.add(*de[v], *head_covariance(hb, v))
+    return o, de
+
+
+def error_bounds(out: PreparedOutput, target: TargetEnclosure, lo: np.ndarray,
+                 hi: np.ndarray):
+    """Per box ``[lo, hi]`` (N, D): ``(upper, lower, centre, contribution)``.
+
+    ``upper >= sup_{x in box} |N(x) - f(x)|`` (``inf`` where nothing finite is proved);
+    ``lower <= |N(c) - f(c)|`` at the float centre ``c`` (N, D);
+    ``contribution[:, v]`` estimates how much of the box's uncertainty axis v causes (for
+    choosing the split axis; not a bound).
+    """
+    c = np.clip((lo + hi) / 2, lo, hi)
+    with np.errstate(invalid="ignore", over="ignore"):
+        o, de = _network_at(out, lo, hi, grad=True)
+        F = target.value(lo, hi)
+        e0 = iv.sub(*o, *F)
+        oc, _ = _network_at(out, c, c, grad=False)
+        Fc = target.value(c, c)
+        ec = iv.sub(*oc, *Fc)
+        dF = target.gradient(lo, hi)
+        mv = ec
+        contrib = np.zeros(lo.shape)
+        for v in range(lo.shape[1]):
+            dv = iv.sub(*de[v], *dF[v])
+            step = (iv.down(lo[:, v] - c[:, v]), iv.up(hi[:, v] - c[:, v]))
+            term = iv.mul(*dv, *step)
+            mv = iv.add(*mv, *term)
+            contrib[:, v] = np.maximum(np.abs(term[0]), np.abs(term[1]))
+        lo_e = np.maximum(e0[0], mv[0])
+        hi_e = np.minimum(e0[1], mv[1])
+    upper = np.maximum(np.maximum(-lo_e, hi_e), 0.0)
+    upper = np.where(np.isnan(upper), np.inf, upper)
+    lower = np.maximum(np.maximum(ec[0], -ec[1]), 0.0)
+    lower = np.where(np.isnan(lower), 0.0, lower)
+    contrib = np.where(np.isfinite(contrib), contrib, np.inf)
+    return upper, lower, c, contrib

@@ -1,0 +1,210 @@
+"""Branch-and-bound over boxes of the input domain (engine for general one-layer networks).
+
+The cover of the domain ``[lo, hi] in R^D`` is a bisection tree: node 1 is the domain;
+node ``i`` split along axis ``a`` has children ``2i`` (lower half) and ``2i + 1`` (upper
+half), the halves meeting at the exact midpoint of the node's side a.  The tree is written
+in pre-order (:func:`encode_tree`): ``'0'`` for a leaf, the digit ``a + 1`` for a split
+along axis a.  Boxes are enclosed outward in float64 where a midpoint is not a float, so
+each evaluated box contains the exact box of its node.
+
+Modes, as for the latent-scalar engine (:mod:`certify.engine`): ``prove`` splits until every
+leaf's bound is <= epsilon, and stops at a confirmed counterexample; ``measure`` splits
+until every leaf's bound is <= (1 + SAFETY tol) times the best witness lower bound.
+The engine searches and need not be trusted; :mod:`certify.check` re-verifies every leaf.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from certify import intervals as iv
+from certify.box_enclosure import PreparedOutput, TargetEnclosure, error_bounds
+from certify.parallel import make_executor
+
+MAX_DEPTH = 60
+SAFETY = 0.9
+#: Relative room left between the engine's leaf bounds and the claim, for the checker.
+SLACK = 2.0 ** -24
+DEFAULT_MAX_BOXES = 20_000_000
+
+
+@dataclass
+class BoxCover:
+    """The leaves of one output's cover: node ids (heap numbering), bounds, split axes."""
+
+    token: int
+    row: int
+    splits: dict[int, int] = field(default_factory=dict)  # internal node -> axis
+    leaves: dict[int, float] = field(default_factory=dict)  # leaf node -> bound
+
+    def upper(self) -> float:
+        return max(self.leaves.values()) if self.leaves else math.inf
+
+
+@dataclass
+class BoxResult:
+    holds: bool
+    lower: float
+    upper: float
+    covers: list[BoxCover]
+    witness_x: np.ndarray  # (D,)
+    witness_output: int
+    evaluated: int
+    seconds: float
+    message: str
+    counterexample: dict | None = None
+
+
+def encode_tree(cover: BoxCover) -> tuple[str, list[float]]:
+    """Pre-order string and leaf bounds of a complete cover (module docstring)."""
+    bits, bounds, stack = [], [], [1]
+    while stack:
+        node = stack.pop()
+        axis = cover.splits.get(node)
+        if axis is None:
+            bits.append("0")
+            bounds.append(cover.leaves[node])
+        else:
+            bits.append(str(axis + 1))
+            stack.append(2 * node + 1)
+            stack.append(2 * node)
+    return "".join(bits), bounds
+
+
+def _split(lo: np.ndarray, hi: np.ndarray, axis: np.ndarray):
+    """Children of boxes split at the midpoint of ``axis``; outward where it is not a float."""
+    rows = np.arange(len(lo))
+    a, b = lo[rows, axis], hi[rows, axis]
+    mid = a * 0.5 + b * 0.5
+    exact = (mid - a == b - mid) & (a <= mid) & (mid <= b) & np.isfinite(mid)
+    m_lo = np.where(exact, mid, iv.down(mid))
+    m_hi = np.where(exact, mid, iv.up(mid))
+    lo_l, hi_l, lo_r, hi_r = lo.copy(), hi.copy(), lo.copy(), hi.copy()
+    hi_l[rows, axis] = np.minimum(m_hi, b)
+    lo_r[rows, axis] = np.maximum(m_lo, a)
+    return lo_l, hi_l, lo_r, hi_r
+
+
+def _evaluate(shared, chunk):
+    outputs, target = shared
+    k, lo, hi = chunk
+    return error_bounds(outputs[k], target, lo, hi)
+
+
+def _block(out: PreparedOutput) -> int:
+    cols = 1
+    for ph in out.heads:
+        n = len(ph.extra) + 1
+        if ph.grid is not None:
+            n += int(np.prod(ph.grid.W))
+        cols += n
+    return max(16, min(8192, (1 << 20) // (cols * 8)))
+
+
+def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np.ndarray,
+                  hi: np.ndarray, mode: str, tol: float, epsilon: float | None,
+                  progress=None, jobs: int | None = 1, scheduler: str | None = None,
+                  max_boxes: int = DEFAULT_MAX_BOXES) -> BoxResult:
+    """Branch-and-bound over the domain box ``[lo, hi]`` (D,) for every output.
+
+    Returns a :class:`BoxResult`; ``holds`` is decided by exact rational comparisons of the
+    final bounds, as the checker decides them.
+    """
+    start = time.perf_counter()
+    executor = make_executor((outputs, target), jobs, scheduler)
+    covers = [BoxCover(o.token, o.row) for o in outputs]
+    best, best_k, best_c = 0.0, 0, (lo + hi) / 2
+    evaluated, ok, message = 0, True, ""
+    root = np.maximum(hi - lo, np.finfo(float).tiny)
+    active = [(k, np.array([1], dtype=np.int64), lo[None, :].astype(float),
+               hi[None, :].astype(float), np.zeros(1, dtype=np.int64)) for k in range(len(outputs))]
+    try:
+        while active:
+            if evaluated > max_boxes:
+                for k, ids, *_ in active:
+                    covers[k].leaves.update((int(i), math.inf) for i in ids)
+                ok, message = False, f"not certified within the budget of {max_boxes:,} boxes"
+                break
+            results = []
+            for k, ids, blo, bhi, depth in active:
+                size = _block(outputs[k])
+                chunks = [(k, blo[s:s + size], bhi[s:s + size]) for s in range(0, len(ids), size)]
+                parts = executor.map(_evaluate, chunks)
+                u, low, c, contrib = (np.concatenate([p[i] for p in parts]) for i in range(4))
+                evaluated += len(ids)
+                j = int(np.argmax(low))
+                if low[j] > best:
+                    best, best_k, best_c = float(low[j]), k, c[j].copy()
+                results.append((k, ids, blo, bhi, depth, u, contrib))
+            if progress:
+                progress(evaluated, best)
+            if mode == "prove" and best > epsilon:
+                for k, ids, *_ in results:
+                    covers[k].leaves.update((int(i), math.inf) for i in ids)
+                ok, message = False, "counterexample"
+                break
+            threshold = (epsilon if mode == "prove" else best * (1 + SAFETY * tol)) / (1 + SLACK)
+            nxt = []
+            for k, ids, blo, bhi, depth, u, contrib in results:
+                done = u <= threshold
+                width = bhi - blo
+                stuck = ~done & ((depth >= MAX_DEPTH) | np.all(
+                    width <= 8 * np.spacing(np.maximum(np.abs(blo), np.abs(bhi))), axis=1))
+                if np.any(stuck):
+                    ok, message = False, "depth limit reached before the bound met its target"
+                leaf = done | stuck
+                covers[k].leaves.update(zip(ids[leaf].tolist(), u[leaf].tolist()))
+                sel = ~leaf
+                if not np.any(sel):
+                    continue
+                # Split the axis contributing most; unbounded boxes split their longest
+                # side relative to the domain.
+                rel = width[sel] / root
+                score = np.where(np.isfinite(u[sel])[:, None], contrib[sel] + 1e-300 * rel, rel)
+                score = np.where(width[sel] > 0, score, -1.0)
+                axis = np.argmax(score, axis=1)
+                sid = ids[sel]
+                covers[k].splits.update(zip(sid.tolist(), axis.tolist()))
+                lo_l, hi_l, lo_r, hi_r = _split(blo[sel], bhi[sel], axis)
+                nd = depth[sel] + 1
+                nxt.append((k, np.concatenate([2 * sid, 2 * sid + 1]),
+                            np.concatenate([lo_l, lo_r]), np.concatenate([hi_l, hi_r]),
+                            np.concatenate([nd, nd])))
+            active = nxt
+    finally:
+        executor.close()
+
+    x = np.asarray(best_c, dtype=float)
+    lower = witness_lower(outputs[best_k], target, x)
+    upper = max(c.upper() for c in covers)
+    upper = float(iv.up(np.float64(upper * (1 + SLACK / 2)))) if math.isfinite(upper) else upper
+    holds, counterexample = ok, None
+    if mode == "prove":
+        holds = False
+        if message == "counterexample":
+            if Fraction(lower) > Fraction(epsilon):
+                counterexample = {"x": x.tolist(), "token": outputs[best_k].token,
+                                  "error_lower": lower}
+                message = f"counterexample: error >= {lower:.6g} > epsilon = {epsilon:.6g}"
+            else:
+                message = "not proved: an error above epsilon was not confirmed at a point"
+        elif ok:
+            holds = math.isfinite(upper) and Fraction(upper) <= Fraction(epsilon)
+            message = "holds" if holds else "bound above epsilon"
+    elif ok:
+        holds = math.isfinite(upper) and Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower)
+        message = "holds" if holds else "tolerance not reached"
+    return BoxResult(holds, lower, upper, covers, x, best_k, evaluated,
+                     time.perf_counter() - start, message, counterexample)
+
+
+def witness_lower(out: PreparedOutput, target: TargetEnclosure, x: np.ndarray) -> float:
+    """Rigorous lower bound of ``|N(x) - f(x)|`` at the float point ``x``."""
+    p = x[None, :]
+    _, low, _, _ = error_bounds(out, target, p, p)
+    return float(low[0])

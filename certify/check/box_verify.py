@@ -1,0 +1,337 @@
+"""The checker for input-box certificates (theorem ``uap``): the error claim alone.
+
+:func:`check_box_certificate` accepts a certificate iff every statement below holds; it
+needs the certificate only (target, domain, network, grid hints, cover, witness, claim)
+and imports no engine and no construction code.  Whether the stored network is the one a
+construction builds is a separate statement (conformance, checked by :mod:`theorems.uap`).
+
+1. Form: exactly the known keys, finite numbers, the network parses, its SHA-256 matches.
+2. Target and domain: the target's normal form parses (:mod:`certify.targets`); the domain
+   has one interval per input variable.
+3. Structure (:mod:`certify.exact_scores`, exact rationals): the network is one attention
+   layer with constant keys and values on one input token of dimension d; every grid
+   hint is verified exactly.  Output entries: exactly one, the target's.
+4. Coverage: the tree parses as a complete bisection tree of the domain (each split at the
+   exact midpoint of the named side); its leaves partition the domain.
+5. Boxes: for every leaf box (enclosed outward from its exact rational ends), the
+   backend's own bound of ``sup |N - f|`` (:mod:`certify.check.box_bound`) is ``<=
+   claim.upper``.  Hence ``sup_{x in domain} |N(x) - f(x)| <= upper``.
+6. Witness: the witness lies in the domain and the backend's enclosure of ``|N - f|`` there
+   is ``>= claim.lower``; ``lower <= upper``; mode ``prove``: ``upper <= epsilon``; mode
+   ``measure``: ``upper <= (1 + tol) lower`` (exact rational comparisons).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import math
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from certify.check.backends import float_down, float_up, make_backend
+from certify.check.box_bound import OutputChecker
+from certify.check.model import Rejected
+from certify.errors import InputError
+from certify.exact_scores import (
+    Grid,
+    OutputScores,
+    StructureError,
+    analyse,
+    grid_structure,
+    parse_grid_hint,
+)
+from certify.expression import Expr, gradient
+from certify.network import AttentionNet, NetworkFormatError, canonical_json
+from certify.targets import Target, parse_domain, parse_target
+
+KEYS = ("schema", "tool", "theorem", "target", "domain", "construction", "parameters",
+        "network", "network_sha256", "structure", "claim", "cover", "witness", "method")
+SCHEMA = "attncert-certificate/1"
+CHUNK = 500
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class BoxProblem:
+    target: Target
+    lo: list[float]
+    hi: list[float]
+    output: OutputScores
+    grids: list[Grid | None]
+    gradient: tuple[Expr, ...]
+    leaves: list[tuple[tuple[Fraction, Fraction], ...]]  # exact boxes
+    upper: float
+    lower: float
+    witness: list[float]
+
+
+def _fail(msg: str) -> InputError:
+    return InputError(f"certificate: {msg}")
+
+
+def _num(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _fail(f"{where} must be a number")
+    x = float(v)
+    if not math.isfinite(x):
+        raise _fail(f"{where} must be finite")
+    return x
+
+
+def _obj(v: Any, where: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+         ) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise _fail(f"{where} must be a JSON object")
+    missing = [k for k in keys if k not in v]
+    unknown = sorted(set(v) - set(keys) - set(optional))
+    if missing:
+        raise _fail(f"missing field '{where}.{missing[0]}'")
+    if unknown:
+        raise _fail(f"unknown field '{where}.{unknown[0]}'")
+    return v
+
+
+def parse_tree(bits: str, D: int, lo: list[Fraction], hi: list[Fraction]
+               ) -> list[tuple[tuple[Fraction, Fraction], ...]]:
+    """Exact leaf boxes of a pre-order tree (``'0'`` leaf, ``'a'`` split along axis a - 1).
+
+    Raises Rejected if the string ends early, continues after the tree, or names an axis
+    beyond D.  The leaves of a complete tree partition the root box.
+    """
+    leaves = []
+    stack = [tuple(zip(lo, hi))]
+    pos = 0
+    while stack:
+        if pos >= len(bits):
+            raise Rejected("cover tree is truncated")
+        box = stack.pop()
+        ch = bits[pos]
+        pos += 1
+        if ch == "0":
+            leaves.append(box)
+            continue
+        a = ord(ch) - ord("1")
+        if not 0 <= a < D:
+            raise Rejected(f"cover tree splits along axis {ch!r}, beyond the {D} variables")
+        l, h = box[a]
+        m = (l + h) / 2
+        lower = box[:a] + ((l, m),) + box[a + 1:]
+        upper = box[:a] + ((m, h),) + box[a + 1:]
+        stack.append(upper)
+        stack.append(lower)
+    if pos != len(bits):
+        raise Rejected("cover tree has characters after its last leaf")
+    return leaves
+
+
+def verify_box_structure(obj: dict[str, Any]) -> BoxProblem:
+    """Items 1-4 and the backend-independent part of 6; InputError for malformed input."""
+    _obj(obj, "certificate", KEYS)
+    if obj["schema"] != SCHEMA:
+        raise _fail(f"schema must be {SCHEMA!r}")
+    target = parse_target(obj["target"])
+    if target.normal != obj["target"]:
+        raise _fail("target is not in normal form")
+    lo_a, hi_a = parse_domain(obj["domain"], target.d)
+    dom = _obj(obj["domain"], "domain", ("lo", "hi"))
+    if not (isinstance(dom["lo"], list) and isinstance(dom["hi"], list)):
+        raise _fail("domain.lo and domain.hi must be lists")
+    lo, hi = [float(v) for v in lo_a], [float(v) for v in hi_a]
+    claim = _obj(obj["claim"], "claim", ("mode", "lower", "upper", "tol", "epsilon"))
+    mode = claim["mode"]
+    if mode not in ("prove", "measure"):
+        raise _fail("claim.mode must be prove or measure")
+    lower, upper = _num(claim["lower"], "claim.lower"), _num(claim["upper"], "claim.upper")
+    tol = _num(claim["tol"], "claim.tol")
+    eps = None if claim["epsilon"] is None else _num(claim["epsilon"], "claim.epsilon")
+    if mode == "prove" and eps is None:
+        raise _fail("claim.epsilon is needed in mode prove")
+    if not isinstance(obj["network"], dict):
+        raise _fail("network must be a JSON object")
+    try:
+        net = AttentionNet.from_json_obj(obj["network"])
+    except NetworkFormatError as exc:
+        raise _fail(str(exc)) from None
+    sha = obj["network_sha256"]
+    if not isinstance(sha, str):
+        raise _fail("network_sha256 must be a string")
+    text = canonical_json(obj["network"])
+    if hashlib.sha256(text.encode()).hexdigest() != sha:
+        raise Rejected("network_sha256 does not match the stored network")
+    if net.to_json() != text:
+        raise Rejected("stored network is not in canonical form")
+    if net.input_shape != (target.d, 1):
+        raise Rejected(f"network input shape {list(net.input_shape)} does not match the "
+                       f"target's {target.d} variable(s) on one token")
+    try:
+        outputs = analyse(net)
+    except StructureError as exc:
+        raise Rejected(f"network: {exc}") from None
+    if len(outputs) != 1:
+        raise Rejected(f"network has {len(outputs)} output entries; the target has one")
+    out = outputs[0]
+    structure = _obj(obj["structure"], "structure", ("grids",))
+    hints = structure["grids"]
+    if not isinstance(hints, list) or len(hints) != len(out.heads):
+        raise _fail("structure.grids must hold one entry (a grid or null) per head")
+    grids: list[Grid | None] = []
+    for h, (hs, hint) in enumerate(zip(out.heads, hints)):
+        if hint is None:
+            grids.append(None)
+            continue
+        try:
+            grids.append(grid_structure(hs, parse_grid_hint(hint, f"structure.grids[{h}]")))
+        except StructureError as exc:
+            raise Rejected(f"head {h}: {exc}") from None
+
+    cover = obj["cover"]
+    if not isinstance(cover, list) or len(cover) != 1:
+        raise _fail("cover must be a list with one entry (one output)")
+    entry = _obj(cover[0], "cover[0]", ("token", "row", "tree", "bounds"))
+    if entry["token"] != out.token or entry["row"] != out.row:
+        raise Rejected("cover entry does not name the output entry")
+    tree = entry["tree"]
+    if not isinstance(tree, str) or not tree:
+        raise _fail("cover[0].tree must be a non-empty string")
+    bounds = entry["bounds"]
+    if not isinstance(bounds, list):
+        raise _fail("cover[0].bounds must be a list")
+    for b in bounds:
+        _num(b, "cover[0].bounds")
+    leaves = parse_tree(tree, target.d, [Fraction(v) for v in lo], [Fraction(v) for v in hi])
+    if len(leaves) != len(bounds):
+        raise Rejected(f"{len(leaves)} leaves but {len(bounds)} bounds")
+
+    wit = _obj(obj["witness"], "witness", ("token", "row", "x", "error_lower"))
+    x = wit["x"]
+    if not isinstance(x, list) or len(x) != target.d:
+        raise _fail(f"witness.x must list {target.d} number(s)")
+    x = [_num(v, "witness.x") for v in x]
+    _num(wit["error_lower"], "witness.error_lower")
+    if not all(a <= v <= b for a, v, b in zip(lo, x, hi)):
+        raise Rejected("witness lies outside the domain")
+    if not lower <= upper:
+        raise Rejected(f"claim.lower {lower!r} > claim.upper {upper!r}")
+    if mode == "prove":
+        if not Fraction(upper) <= Fraction(eps):
+            raise Rejected(f"claim.upper {upper!r} > epsilon {eps!r}")
+    elif not Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower):
+        raise Rejected(f"claim.upper {upper!r} > (1 + tol) * claim.lower")
+    try:
+        grad = gradient(target.expr, target.d)
+    except InputError:
+        # No derivative: the zeroth-order enclosure alone must meet the claim.
+        grad = None
+    return BoxProblem(target, lo, hi, out, grids, grad, leaves, upper, lower, x)
+
+
+def _ops(name: str):
+    from certify.check.expr_backends import ArbOps, PyIntervalOps
+    return ArbOps() if name == "flint" else PyIntervalOps()
+
+
+class _Worker:
+    def __init__(self, backend: str, problem: BoxProblem) -> None:
+        self.bk = make_backend(backend)
+        self.problem = problem
+        grad = list(problem.gradient) if problem.gradient is not None else None
+        with self.bk.context():
+            self.checker = OutputChecker(self.bk, _ops(backend), problem.output,
+                                         problem.grids, problem.target.expr, grad)
+
+    def run(self, start: int, stop: int) -> tuple[int, float, tuple | None]:
+        p = self.problem
+        largest = 0.0
+        with self.bk.context():
+            for i in range(start, stop):
+                X = [(float_down(a), float_up(b)) for a, b in p.leaves[i]]
+                bound = self.checker.box_bound(X, p.upper)
+                largest = max(largest, bound)
+                if not bound <= p.upper:
+                    return i - start + 1, largest, (i, X, bound)
+        return stop - start, largest, None
+
+    def witness(self) -> float:
+        with self.bk.context():
+            e = self.checker.error_at(self.problem.witness)
+            if e is None:
+                return 0.0
+            return max(self.bk.lb(e), self.bk.lb(-e), 0.0)
+
+
+_WORKER: _Worker | None = None
+
+
+def _init(backend: str, problem: BoxProblem) -> None:
+    global _WORKER
+    _WORKER = _Worker(backend, problem)
+
+
+def _run(start: int, stop: int):
+    assert _WORKER is not None
+    return _WORKER.run(start, stop)
+
+
+def _check_boxes(problem: BoxProblem, backend: str, jobs: int, progress: Progress | None
+                 ) -> tuple[int, float]:
+    n = len(problem.leaves)
+    size = CHUNK if jobs <= 1 else max(20, min(CHUNK, n // (8 * jobs) + 1))
+    tasks = [(s, min(s + size, n)) for s in range(0, n, size)]
+    largest, done = 0.0, 0
+    if jobs <= 1:
+        w = _Worker(backend, problem)
+        results = (w.run(*t) for t in tasks)
+        pool = None
+    else:
+        pool = cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                      initializer=_init, initargs=(backend, problem))
+        results = (f.result() for f in [pool.submit(_run, *t) for t in tasks])
+    try:
+        for count, big, fail in results:
+            done += count
+            largest = max(largest, big)
+            if progress:
+                progress(done, n)
+            if fail is not None:
+                i, X, bound = fail
+                box = ", ".join(f"[{a:.17g}, {b:.17g}]" for a, b in X)
+                raise Rejected(f"{backend}: box {i} ({box}): checker bound {bound:.17g} > "
+                               f"claim.upper {problem.upper:.17g}")
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return done, largest
+
+
+def run_box_check(obj: dict[str, Any], names: list[str], jobs: int = 1,
+                  progress: Progress | None = None) -> tuple[bool, str, dict[str, Any]]:
+    """Verify an input-box certificate in the named backends; ``(verdict, reason, stats)``."""
+    stats: dict[str, Any] = {"backends": {}}
+    try:
+        problem = verify_box_structure(obj)
+        stats["outputs"] = 1
+        stats["boxes"] = len(problem.leaves)
+        for name in names:
+            t0 = time.perf_counter()
+            low = _Worker(name, problem).witness()
+            need = max(problem.lower, float(obj["witness"]["error_lower"]))
+            if need > 0 and not low >= need:
+                raise Rejected(f"{name}: witness error |e| >= {low:.17g} does not certify "
+                               f"claim.lower {need:.17g}")
+            t1 = time.perf_counter()
+            boxes, largest = _check_boxes(problem, name, jobs, progress)
+            t2 = time.perf_counter()
+            stats["backends"][name] = {
+                "witness_error_lower": low, "largest_bound": largest, "boxes": boxes,
+                "seconds": t2 - t0, "seconds_per_box": (t2 - t1) / max(boxes, 1)}
+    except Rejected as exc:
+        return False, str(exc), stats
+    bounds = ", ".join(f"{s['largest_bound']:.6g} ({n})" for n, s in stats["backends"].items())
+    return True, (f"sup error <= {bounds} <= claim.upper {problem.upper:.6g} over "
+                  f"{stats['boxes']} boxes; witness error >= claim.lower "
+                  f"{problem.lower:.6g}"), stats
