@@ -89,16 +89,19 @@ BOX_METHOD = {
 
 def build_box_certificate(target: dict, lo: np.ndarray, hi: np.ndarray, construction: dict,
                           parameters: dict, net, hints: list, result, mode: str, tol: float,
-                          epsilon: float | None) -> dict[str, Any]:
-    """The certificate of an input-box certification (theorem ``uap``)."""
+                          epsilon: float | None, cover: list | None = None) -> dict[str, Any]:
+    """The certificate of an input-box certification (theorem ``uap``).
+
+    ``cover`` replaces the input-box cover built from ``result.covers`` (ridge covers).
+    """
     from certify.box_engine import encode_tree
 
-    cover = []
-    for c in result.covers:
-        tree, bounds = encode_tree(c)
-        cover.append({"token": c.token, "row": c.row, "tree": tree,
-                      "bounds": [float(b) for b in bounds]})
-    wout = result.covers[result.witness_output]
+    if cover is None:
+        cover = []
+        for c in result.covers:
+            tree, bounds = encode_tree(c)
+            cover.append({"token": c.token, "row": c.row, "tree": tree,
+                          "bounds": [float(b) for b in bounds]})
     return {
         "schema": SCHEMA,
         "tool": {"name": "attncert", "version": __version__},
@@ -113,7 +116,7 @@ def build_box_certificate(target: dict, lo: np.ndarray, hi: np.ndarray, construc
         "claim": {"mode": mode, "lower": result.lower, "upper": result.upper, "tol": tol,
                   "epsilon": epsilon},
         "cover": cover,
-        "witness": {"token": wout.token, "row": wout.row,
+        "witness": {"token": 0, "row": 0,
                     "x": [float(v) for v in result.witness_x], "error_lower": result.lower},
         "method": BOX_METHOD,
     }

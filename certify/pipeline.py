@@ -79,8 +79,21 @@ def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None =
     grids = [grid_structure(h, hint) if hint is not None else None
              for h, hint in zip(out.heads, built.hints)]
     prepared = [prepare_output(out, grids)]
-    result = certify_boxes(prepared, NumpyTarget(spec.parsed_target), lo, hi, spec.mode,
-                           spec.tol, spec.epsilon, progress, jobs, scheduler)
+    cover = None
+    if (spec.mode == "prove" and built.construction["route"] == "relu"
+            and spec.parsed_target.layers is not None):
+        # The error splits into one-variable problems (certify/ridge.py).
+        from certify.ridge import ridge_decomposition
+        from certify.ridge_engine import certify_ridges, ridge_cover_json
+
+        ridges, cdiff = ridge_decomposition(out, built.hints, spec.parsed_target.layers,
+                                            list(lo), list(hi), built.resources["units"])
+        result = certify_ridges(ridges, cdiff, prepared[0], NumpyTarget(spec.parsed_target),
+                                lo, hi, spec.epsilon, progress, jobs, scheduler)
+        cover = [ridge_cover_json(result)]
+    else:
+        result = certify_boxes(prepared, NumpyTarget(spec.parsed_target), lo, hi, spec.mode,
+                               spec.tol, spec.epsilon, progress, jobs, scheduler)
     cert = None
     if result.holds:
         parameters = dict(built.parameters())
@@ -88,7 +101,7 @@ def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None =
         cert = build_box_certificate(spec.target, lo, hi,
                                      normal_construction(built, spec.construction),
                                      _jsonable(parameters), built.net, built.hints, result,
-                                     spec.mode, spec.tol, spec.epsilon)
+                                     spec.mode, spec.tol, spec.epsilon, cover)
     return result, cert, built
 
 

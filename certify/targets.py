@@ -201,6 +201,11 @@ class NumpyTarget:
         except InputError:
             self.grad = None  # no derivative: the engine uses zeroth-order enclosures only
 
+    @classmethod
+    def of(cls, expr: Expr, d: int) -> NumpyTarget:
+        """The enclosure of an expression in ``d`` variables."""
+        return cls(Target({}, d, expr))
+
     def value(self, lo: np.ndarray, hi: np.ndarray):
         from certify.expression import enclose_numpy
         return enclose_numpy(self.expr, [lo[:, v] for v in range(lo.shape[1])],

@@ -415,6 +415,7 @@ class ReluTerms:
     bias_f: float
     interp: float  # |f - sum of ideal terms| on the domain (0 for a ReLU network)
     inside_all: bool  # several terms may be inside [0, 1] at once
+    unit_ids: list[int] | None = None  # ReLU network: the unit of each term
 
 
 def knot_terms(target: Target, lo: np.ndarray, hi: np.ndarray, knots: int,
@@ -439,31 +440,53 @@ def knot_terms(target: Target, lo: np.ndarray, hi: np.ndarray, knots: int,
 
 
 def network_terms(target: Target, lo: np.ndarray, hi: np.ndarray) -> ReluTerms:
-    """A one-hidden-layer ReLU network as truncated terms (units dead on the domain dropped)."""
+    """A one-hidden-layer ReLU network as truncated terms (units dead on the domain dropped).
+
+    Unit u's latent is ``s_u = 2^-k (w_u . x + b_u)`` with ``2^k >= R_u``, the unit's largest
+    pre-activation on the domain: scaling by a power of two is exact, so the stored latent
+    is exactly proportional to the pre-activation (the ridge decomposition of the error,
+    :mod:`certify.ridge`, needs that), ``s_u <= 1`` on the domain, and
+    ``c_u max(0, pre_u) = c_u 2^k Range_[0,1](s_u)`` with ``W_O = c_u 2^k`` exact.
+    """
     if target.layers is None or len(target.layers) != 2:
         raise InputError("route relu takes a ReLU network with exactly one hidden layer "
                          "(use route interpolation for other targets)")
     (W1, b1), (W2, b2) = target.layers
     lo_q = [Fraction(float(v)) for v in lo]
     hi_q = [Fraction(float(v)) for v in hi]
-    a_l, t_l, c_l, units = [], [], [], []
+    a_l, t_l, c_l, units, unit_ids = [], [], [], [], []
     for u in range(W1.shape[0]):
         w = [Fraction(float(v)) for v in W1[u]]
         R = Fraction(float(b1[u])) + sum((max(wi * lo_q[i], wi * hi_q[i]) for i, wi in
                                           enumerate(w)), Fraction(0))
-        if R <= 0 or W2[0, u] == 0:
-            continue  # relu(pre) = 0 on the whole domain, or no weight
-        a = [wi / R for wi in w]
-        t = Fraction(float(b1[u])) / R
-        cq = Fraction(float(W2[0, u])) * R
+        if R <= 0 or W2[0, u] == 0 or not any(w):
+            continue  # relu(pre) = 0 on the whole domain, no weight, or a constant unit
+        k = math.ceil(math.log2(R)) if R > 0 else 0
+        while Fraction(2) ** k < R:
+            k += 1
+        scale = Fraction(2) ** -k
+        a = [wi * scale for wi in w]
+        t = Fraction(float(b1[u])) * scale
+        cq = Fraction(float(W2[0, u])) / scale
+        if any(float(x) != x for x in a + [t, cq]):
+            raise InputError(f"target: unit {u}'s weights cannot be rescaled exactly "
+                             f"(binary64 range)")
         a_l.append(a)
         t_l.append(t)
         c_l.append(_arb_q(cq))
         units.append((np.array([float(x) for x in a]), float(t), float(cq)))
+        unit_ids.append(u)
+    constant = [u for u in range(W1.shape[0]) if not W1[u].any() and W2[0, u] != 0
+                and b1[u] > 0]
+    if constant:
+        raise InputError(f"target: unit {constant[0]} has no input weights but a positive "
+                         f"bias; fold it into the output bias")
     if not units:
         raise InputError("every ReLU unit vanishes on the domain: the target is constant")
     b = Fraction(float(b2[0]))
-    return ReluTerms(a_l, t_l, c_l, _arb_q(b), units, float(b), 0.0, True)
+    terms = ReluTerms(a_l, t_l, c_l, _arb_q(b), units, float(b), 0.0, True)
+    terms.unit_ids = unit_ids
+    return terms
 
 
 def build_relu(target: Target, lo: np.ndarray, hi: np.ndarray, terms: ReluTerms, p: int,
@@ -475,6 +498,8 @@ def build_relu(target: Target, lo: np.ndarray, hi: np.ndarray, terms: ReluTerms,
     built = Built(net, list(hints), construction,
                   _resources(net, p, len(terms.units), float(kappa)))
     built.resources.update(beta=beta, beta_G=beta_G)
+    if terms.unit_ids is not None:
+        built.resources["units"] = list(terms.unit_ids)
     built.bound = a_priori_relu(built, terms, lo, hi, p)
     return built
 

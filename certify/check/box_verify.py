@@ -57,17 +57,37 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass
+class Part:
+    """One cover to check: every leaf box's bound must be ``<= upper`` (a claim)."""
+
+    name: str
+    output: OutputScores
+    grids: list[Grid | None]
+    expr: Expr
+    gradient: tuple[Expr, ...] | None
+    leaves: list[tuple[tuple[Fraction, Fraction], ...]]  # exact boxes
+    upper: float
+
+
+@dataclass
 class BoxProblem:
     target: Target
     lo: list[float]
     hi: list[float]
-    output: OutputScores
+    output: OutputScores  # the whole network, for the witness
     grids: list[Grid | None]
-    gradient: tuple[Expr, ...]
-    leaves: list[tuple[tuple[Fraction, Fraction], ...]]  # exact boxes
+    gradient: tuple[Expr, ...] | None
+    parts: list[Part]
     upper: float
     lower: float
     witness: list[float]
+
+
+def _gradient(expr: Expr, d: int) -> tuple[Expr, ...] | None:
+    try:
+        return gradient(expr, d)
+    except InputError:
+        return None  # no derivative: the zeroth-order enclosure alone must meet the claim
 
 
 def _fail(msg: str) -> InputError:
@@ -192,20 +212,15 @@ def verify_box_structure(obj: dict[str, Any]) -> BoxProblem:
     cover = obj["cover"]
     if not isinstance(cover, list) or len(cover) != 1:
         raise _fail("cover must be a list with one entry (one output)")
-    entry = _obj(cover[0], "cover[0]", ("token", "row", "tree", "bounds"))
-    if entry["token"] != out.token or entry["row"] != out.row:
-        raise Rejected("cover entry does not name the output entry")
-    tree = entry["tree"]
-    if not isinstance(tree, str) or not tree:
-        raise _fail("cover[0].tree must be a non-empty string")
-    bounds = entry["bounds"]
-    if not isinstance(bounds, list):
-        raise _fail("cover[0].bounds must be a list")
-    for b in bounds:
-        _num(b, "cover[0].bounds")
-    leaves = parse_tree(tree, target.d, [Fraction(v) for v in lo], [Fraction(v) for v in hi])
-    if len(leaves) != len(bounds):
-        raise Rejected(f"{len(leaves)} leaves but {len(bounds)} bounds")
+    grad = _gradient(target.expr, target.d)
+    if isinstance(cover[0], dict) and "ridges" in cover[0]:
+        parts = _ridge_parts(cover[0], out, grids, hints, target, lo, hi, upper)
+    else:
+        entry = _obj(cover[0], "cover[0]", ("token", "row", "tree", "bounds"))
+        if entry["token"] != out.token or entry["row"] != out.row:
+            raise Rejected("cover entry does not name the output entry")
+        leaves = _leaves(entry, "cover[0]", target.d, lo, hi)
+        parts = [Part("input box", out, grids, target.expr, grad, leaves, upper)]
 
     wit = _obj(obj["witness"], "witness", ("token", "row", "x", "error_lower"))
     x = wit["x"]
@@ -222,12 +237,89 @@ def verify_box_structure(obj: dict[str, Any]) -> BoxProblem:
             raise Rejected(f"claim.upper {upper!r} > epsilon {eps!r}")
     elif not Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower):
         raise Rejected(f"claim.upper {upper!r} > (1 + tol) * claim.lower")
+    return BoxProblem(target, lo, hi, out, grids, grad, parts, upper, lower, x)
+
+
+def _leaves(entry: dict[str, Any], where: str, D: int, lo: list[float], hi: list[float]
+            ) -> list[tuple[tuple[Fraction, Fraction], ...]]:
+    tree, bounds = entry["tree"], entry["bounds"]
+    if not isinstance(tree, str) or not tree:
+        raise _fail(f"{where}.tree must be a non-empty string")
+    if not isinstance(bounds, list):
+        raise _fail(f"{where}.bounds must be a list")
+    for b in bounds:
+        _num(b, f"{where}.bounds")
+    leaves = parse_tree(tree, D, [Fraction(v) for v in lo], [Fraction(v) for v in hi])
+    if len(leaves) != len(bounds):
+        raise Rejected(f"{where}: {len(leaves)} leaves but {len(bounds)} bounds")
+    return leaves
+
+
+def _ridge_parts(entry: Any, out: OutputScores, grids: list[Grid | None], hints: list[Any],
+                 target: Target, lo: list[float], hi: list[float], upper: float) -> list[Part]:
+    """A ridge cover (:mod:`certify.ridge`): one one-variable part per head.
+
+    Checks the decomposition exactly, that each part's latent interval contains the exact
+    range of its latent, and that ``sum_h U_h + constant <= claim.upper`` with ``U_h`` the
+    largest bound stated for ridge h (each of its boxes is then checked against ``U_h``)
+    and ``constant >= |c_N - b|``.
+    """
+    from certify.ridge import ridge_decomposition
+
+    entry = _obj(entry, "cover[0]", ("token", "row", "ridges", "constant"))
+    if entry["token"] != out.token or entry["row"] != out.row:
+        raise Rejected("cover entry does not name the output entry")
+    if target.layers is None:
+        raise Rejected("a ridge cover needs a ReLU-network target")
+    items = entry["ridges"]
+    if not isinstance(items, list) or len(items) != len(out.heads):
+        raise _fail("cover[0].ridges must hold one entry per head")
+    units, parsed = [], []
+    for h, it in enumerate(items):
+        where = f"cover[0].ridges[{h}]"
+        it = _obj(it, where, ("head", "unit", "latent", "upper", "tree", "bounds"))
+        if it["head"] != h:
+            raise _fail(f"{where}.head must be {h}")
+        u = it["unit"]
+        if isinstance(u, bool) or not isinstance(u, int):
+            raise _fail(f"{where}.unit must be an integer")
+        lat = it["latent"]
+        if not isinstance(lat, list) or len(lat) != 2:
+            raise _fail(f"{where}.latent must be [lo, hi]")
+        l0, l1 = _num(lat[0], f"{where}.latent"), _num(lat[1], f"{where}.latent")
+        if not l0 < l1:
+            raise _fail(f"{where}.latent needs lo < hi")
+        units.append(u)
+        parsed.append((it, l0, l1))
+    parsed_hints = [parse_grid_hint(hh, f"structure.grids[{h}]") if hh is not None else None
+                    for h, hh in enumerate(hints)]
     try:
-        grad = gradient(target.expr, target.d)
-    except InputError:
-        # No derivative: the zeroth-order enclosure alone must meet the claim.
-        grad = None
-    return BoxProblem(target, lo, hi, out, grids, grad, leaves, upper, lower, x)
+        ridges, cdiff = ridge_decomposition(out, parsed_hints, target.layers, lo, hi, units)
+    except StructureError as exc:
+        raise Rejected(f"ridge decomposition: {exc}") from None
+    constant = _num(entry["constant"], "cover[0].constant")
+    if not Fraction(constant) >= abs(cdiff):
+        raise Rejected("cover[0].constant is below |network constant - target bias|")
+    total = Fraction(constant)
+    parts = []
+    for r, (it, l0, l1) in zip(ridges, parsed):
+        if not (Fraction(l0) <= r.lo and r.hi <= Fraction(l1)):
+            raise Rejected(f"ridge {r.head}: latent interval does not contain the latent's "
+                           f"range over the domain")
+        leaves = _leaves(it, f"cover[0].ridges[{r.head}]", 1, [l0], [l1])
+        U_h = _num(it["upper"], f"cover[0].ridges[{r.head}].upper")
+        total += Fraction(U_h)
+        try:
+            g1 = grid_structure(r.scores, r.hint)
+        except StructureError as exc:
+            raise Rejected(f"ridge {r.head}: {exc}") from None
+        expr = r.target()
+        parts.append(Part(f"ridge {r.head}", OutputScores(0, 0, [r.scores], Fraction(0)),
+                          [g1], expr, _gradient(expr, 1), leaves, U_h))
+    if not total <= Fraction(upper):
+        raise Rejected(f"the ridges' bounds and the constant sum to {float(total):.17g} > "
+                       f"claim.upper {upper:.17g}")
+    return parts
 
 
 def _ops(name: str):
@@ -236,16 +328,18 @@ def _ops(name: str):
 
 
 class _Worker:
-    def __init__(self, backend: str, problem: BoxProblem) -> None:
+    """Box checks of one part in one backend."""
+
+    def __init__(self, backend: str, part: Part) -> None:
         self.bk = make_backend(backend)
-        self.problem = problem
-        grad = list(problem.gradient) if problem.gradient is not None else None
+        self.part = part
+        grad = list(part.gradient) if part.gradient is not None else None
         with self.bk.context():
-            self.checker = OutputChecker(self.bk, _ops(backend), problem.output,
-                                         problem.grids, problem.target.expr, grad)
+            self.checker = OutputChecker(self.bk, _ops(backend), part.output, part.grids,
+                                         part.expr, grad)
 
     def run(self, start: int, stop: int) -> tuple[int, float, tuple | None]:
-        p = self.problem
+        p = self.part
         largest = 0.0
         with self.bk.context():
             for i in range(start, stop):
@@ -256,20 +350,24 @@ class _Worker:
                     return i - start + 1, largest, (i, X, bound)
         return stop - start, largest, None
 
-    def witness(self) -> float:
-        with self.bk.context():
-            e = self.checker.error_at(self.problem.witness)
-            if e is None:
-                return 0.0
-            return max(self.bk.lb(e), self.bk.lb(-e), 0.0)
+
+def _witness(backend: str, problem: BoxProblem) -> float:
+    """A float lower bound of ``|N(x) - f(x)|`` at the witness, in one backend."""
+    part = Part("witness", problem.output, problem.grids, problem.target.expr, None, [], 0.0)
+    w = _Worker(backend, part)
+    with w.bk.context():
+        e = w.checker.error_at(problem.witness)
+        if e is None:
+            return 0.0
+        return max(w.bk.lb(e), w.bk.lb(-e), 0.0)
 
 
 _WORKER: _Worker | None = None
 
 
-def _init(backend: str, problem: BoxProblem) -> None:
+def _init(backend: str, part: Part) -> None:
     global _WORKER
-    _WORKER = _Worker(backend, problem)
+    _WORKER = _Worker(backend, part)
 
 
 def _run(start: int, stop: int):
@@ -277,31 +375,31 @@ def _run(start: int, stop: int):
     return _WORKER.run(start, stop)
 
 
-def _check_boxes(problem: BoxProblem, backend: str, jobs: int, progress: Progress | None
-                 ) -> tuple[int, float]:
-    n = len(problem.leaves)
+def _check_part(part: Part, backend: str, jobs: int, progress: Progress | None,
+                done0: int, total: int) -> tuple[int, float]:
+    n = len(part.leaves)
     size = CHUNK if jobs <= 1 else max(20, min(CHUNK, n // (8 * jobs) + 1))
     tasks = [(s, min(s + size, n)) for s in range(0, n, size)]
     largest, done = 0.0, 0
     if jobs <= 1:
-        w = _Worker(backend, problem)
+        w = _Worker(backend, part)
         results = (w.run(*t) for t in tasks)
         pool = None
     else:
         pool = cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                                      initializer=_init, initargs=(backend, problem))
+                                      initializer=_init, initargs=(backend, part))
         results = (f.result() for f in [pool.submit(_run, *t) for t in tasks])
     try:
         for count, big, fail in results:
             done += count
             largest = max(largest, big)
             if progress:
-                progress(done, n)
+                progress(done0 + done, total)
             if fail is not None:
                 i, X, bound = fail
                 box = ", ".join(f"[{a:.17g}, {b:.17g}]" for a, b in X)
-                raise Rejected(f"{backend}: box {i} ({box}): checker bound {bound:.17g} > "
-                               f"claim.upper {problem.upper:.17g}")
+                raise Rejected(f"{backend}: {part.name}, box {i} ({box}): checker bound "
+                               f"{bound:.17g} > {part.upper:.17g}")
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -315,16 +413,21 @@ def run_box_check(obj: dict[str, Any], names: list[str], jobs: int = 1,
     try:
         problem = verify_box_structure(obj)
         stats["outputs"] = 1
-        stats["boxes"] = len(problem.leaves)
+        total = sum(len(p.leaves) for p in problem.parts)
+        stats["boxes"] = total
         for name in names:
             t0 = time.perf_counter()
-            low = _Worker(name, problem).witness()
+            low = _witness(name, problem)
             need = max(problem.lower, float(obj["witness"]["error_lower"]))
             if need > 0 and not low >= need:
                 raise Rejected(f"{name}: witness error |e| >= {low:.17g} does not certify "
                                f"claim.lower {need:.17g}")
             t1 = time.perf_counter()
-            boxes, largest = _check_boxes(problem, name, jobs, progress)
+            boxes, largest = 0, 0.0
+            for part in problem.parts:
+                n, big = _check_part(part, name, jobs, progress, boxes, total)
+                boxes += n
+                largest = max(largest, big)
             t2 = time.perf_counter()
             stats["backends"][name] = {
                 "witness_error_lower": low, "largest_bound": largest, "boxes": boxes,
@@ -332,6 +435,10 @@ def run_box_check(obj: dict[str, Any], names: list[str], jobs: int = 1,
     except Rejected as exc:
         return False, str(exc), stats
     bounds = ", ".join(f"{s['largest_bound']:.6g} ({n})" for n, s in stats["backends"].items())
-    return True, (f"sup error <= {bounds} <= claim.upper {problem.upper:.6g} over "
-                  f"{stats['boxes']} boxes; witness error >= claim.lower "
+    if len(problem.parts) == 1 and problem.parts[0].name == "input box":
+        what = f"sup error <= {bounds} <= claim.upper {problem.upper:.6g}"
+    else:
+        what = (f"sup error <= sum of {len(problem.parts)} ridge bounds + constant <= "
+                f"claim.upper {problem.upper:.6g} (largest box bound {bounds})")
+    return True, (f"{what} over {stats['boxes']} boxes; witness error >= claim.lower "
                   f"{problem.lower:.6g}"), stats
