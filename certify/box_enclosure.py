@@ -195,7 +195,7 @@ def _grid_window(g: PreparedGrid, lo: np.ndarray, hi: np.ndarray):
                     g.P[a]))
         flats.append(idx)
         r_idx.append(r)
-        Nsum.append(iv.sum_up(iv.exp_up(q[1]), axis=1))
+        Nsum.append(iv.sum_up_fast(iv.exp_up(q[1]), axis=1))
         Tsum.append(_axis_tail(g, a, U, r, s))
     # Combine the axes: C = prod W_a columns in C order.
     stride = np.cumprod([1] + list(g.shape[::-1]))[:-1][::-1]
@@ -324,7 +324,8 @@ def head_boxes(ph: PreparedHead, lo: np.ndarray, hi: np.ndarray) -> HeadBoxes:
     Elo, Ehi = iv.exp_down(dlo), iv.exp_up(dhi)
     Vlo, Vhi = cat([p[0] for p in parts_V]), cat([p[1] for p in parts_V])
     Blo, Bhi = cat([p[0] for p in parts_dB]), cat([p[1] for p in parts_dB])
-    Slo, Shi = iv.sum_down(Elo, axis=1)[:, None], iv.sum_up(Ehi, axis=1)[:, None]
+    Slo = iv.sum_down_fast(Elo, axis=1)[:, None]
+    Shi = iv.sum_up_fast(Ehi, axis=1)[:, None]
     if far is not None:
         Shi = iv.up(Shi + far[:, None])
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -377,33 +378,42 @@ def _network_at(out: PreparedOutput, lo: np.ndarray, hi: np.ndarray, grad: bool)
 
 
 def error_bounds(out: PreparedOutput, target: TargetEnclosure, lo: np.ndarray,
-                 hi: np.ndarray):
+                 hi: np.ndarray, threshold: float = -np.inf):
     """Per box ``[lo, hi]`` (N, D): ``(upper, lower, centre, contribution)``.
 
     ``upper >= sup_{x in box} |N(x) - f(x)|`` (``inf`` where nothing finite is proved);
     ``lower <= |N(c) - f(c)|`` at the float centre ``c`` (N, D);
     ``contribution[:, v]`` estimates how much of the box's uncertainty axis v causes (for
-    choosing the split axis; not a bound).
+    choosing the split axis; not a bound).  The centred form is computed only for boxes
+    whose zeroth-order bound exceeds ``threshold`` (the others keep that bound).
     """
+    N, D = lo.shape
     c = np.clip((lo + hi) / 2, lo, hi)
     with np.errstate(invalid="ignore", over="ignore"):
-        o, de = _network_at(out, lo, hi, grad=True)
-        F = target.value(lo, hi)
-        e0 = iv.sub(*o, *F)
+        o, _ = _network_at(out, lo, hi, grad=False)
+        e0 = iv.sub(*o, *target.value(lo, hi))
         oc, _ = _network_at(out, c, c, grad=False)
-        Fc = target.value(c, c)
-        ec = iv.sub(*oc, *Fc)
-        dF = target.gradient(lo, hi)
-        mv = ec
-        contrib = np.zeros(lo.shape)
-        for v in range(lo.shape[1]):
-            dv = iv.sub(*de[v], *dF[v])
-            step = (iv.down(lo[:, v] - c[:, v]), iv.up(hi[:, v] - c[:, v]))
-            term = iv.mul(*dv, *step)
-            mv = iv.add(*mv, *term)
-            contrib[:, v] = np.maximum(np.abs(term[0]), np.abs(term[1]))
-        lo_e = np.maximum(e0[0], mv[0])
-        hi_e = np.minimum(e0[1], mv[1])
+        ec = iv.sub(*oc, *target.value(c, c))
+        lo_e, hi_e = e0
+        u0 = np.maximum(np.maximum(-lo_e, hi_e), 0.0)
+        need = ~(u0 <= threshold)
+        contrib = np.zeros((N, D))
+        if np.any(need):
+            sl, sh, sc = lo[need], hi[need], c[need]
+            _, de = _network_at(out, sl, sh, grad=True)
+            dF = target.gradient(sl, sh)
+            mv = (ec[0][need], ec[1][need])
+            part = np.zeros((len(sl), D))
+            for v in range(D):
+                dv = iv.sub(*de[v], *dF[v])
+                step = (iv.down(sl[:, v] - sc[:, v]), iv.up(sh[:, v] - sc[:, v]))
+                term = iv.mul(*dv, *step)
+                mv = iv.add(*mv, *term)
+                part[:, v] = np.maximum(np.abs(term[0]), np.abs(term[1]))
+            lo_e, hi_e = lo_e.copy(), hi_e.copy()
+            lo_e[need] = np.maximum(lo_e[need], mv[0])
+            hi_e[need] = np.minimum(hi_e[need], mv[1])
+            contrib[need] = part
     upper = np.maximum(np.maximum(-lo_e, hi_e), 0.0)
     upper = np.where(np.isnan(upper), np.inf, upper)
     lower = np.maximum(np.maximum(ec[0], -ec[1]), 0.0)

@@ -138,7 +138,7 @@ def lp_max(wlo: np.ndarray, whi: np.ndarray, g: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         term = np.where(t >= 0, iv.up(whi * t), iv.up(wlo * t))
     term = np.where(np.isnan(term), 0.0, term)
-    return iv.up(lam[:, 0] + iv.sum_up(term, axis=1))
+    return iv.up(lam[:, 0] + iv.sum_up_fast(term, axis=1))
 
 
 def lp_range(wlo, whi, glo, ghi):

@@ -140,7 +140,10 @@ class AttentionNet:
             nxt = layers[i + 1] if i + 1 < len(layers) else None
             if isinstance(layer, Attention) and isinstance(nxt, SelectColumns):
                 # Only the selected query columns are needed: same numbers, less work.
-                return layer.apply(Z, list(nxt.columns))
+                Z = layer.apply(Z, list(nxt.columns))
+                for rest in layers[i + 2:]:
+                    Z = rest.apply(Z)
+                return Z
             Z = layer.apply(Z)
         return Z
 

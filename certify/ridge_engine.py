@@ -89,7 +89,7 @@ def certify_ridges(ridges: list[Ridge], const_diff: Fraction, full_output, full_
     x = (lo + hi) / 2
     if best[1] is not None:
         x = _point_with_latent(best[1], best[2], lo, hi)
-    lower = witness_lower(full_output, full_target, x)
+    lower = witness_lower(full_output, full_target, x) * (1 - 2.0 ** -24)
     holds = ok and Fraction(upper) <= Fraction(epsilon) and lower <= upper
     if ok and not holds:
         message = "bound above epsilon"

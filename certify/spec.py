@@ -344,6 +344,18 @@ def _range_end(t: dict[str, Any], key: str, extreme: Fraction, upper: bool) -> f
     return _float_up(extreme) if upper else _float_down(extreme)
 
 
+def latent_affine(theorem: str, target: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(w, t)`` of shape (n, d) and (n,): token k's latent is ``y_k = w[k] . x_k + t[k]``.
+
+    ``single-head``: the target's per-token ``w`` and ``t``; ``multi-head``: the shared
+    ``w``, ``t`` repeated for ``target["tokens"]`` tokens.
+    """
+    if theorem == "multi-head":
+        n = int(target["tokens"])
+        return np.tile(np.array(target["w"], float), (n, 1)), np.full(n, float(target["t"]))
+    return np.array(target["w"], float), np.array(target["t"], float)
+
+
 def truncated_linear_terms(target: dict[str, Any]) -> list[tuple[int, int, float, float]]:
     """The normalised target as ``sum_i (num_i/den_i) Range_[a_i, b_i](y)``.
 

@@ -15,7 +15,7 @@ from theorems.obligations import TheoremEntry
 
 #: Registered modules, in the order of MATH.md.
 MODULES: tuple[str, ...] = ("theorems.lemma_s", "theorems.lemma_i", "theorems.single_head",
-                            "theorems.multi_head", "theorems.universal")
+                            "theorems.multi_head", "theorems.uap", "theorems.universal")
 
 
 def entries() -> list[TheoremEntry]:

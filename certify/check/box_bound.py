@@ -294,6 +294,23 @@ class CheckedHead:
         return out
 
 
+def _mul(bk: Any, x: Any, y: Any) -> Any:
+    """A set containing ``{u v : u in x, v in y}``, tight for wide sets.
+
+    The product of two real intervals lies between the least and the largest product of
+    their end points.  Arb's ball product (midpoint times midpoint plus a radius bound)
+    contains that interval but can be much wider when both balls are wide, so for Arb the
+    ends are multiplied instead; pyinterval's product is already the interval product.
+    """
+    if bk.name != "flint":
+        return x * y
+    ends = [a * b for a in (x.lower(), x.upper()) for b in (y.lower(), y.upper())]
+    out = ends[0]
+    for e in ends[1:]:
+        out = out.union(e)
+    return out
+
+
 def _lo(bk: Any, x: Any) -> Any:
     """An exact backend number ``<= inf x`` (arithmetic on it stays rigorous)."""
     return bk.num(bk.lo(x))
@@ -384,9 +401,11 @@ class OutputChecker:
         F = self._f(self.target, X)
         o = self.output_set(X)
         best = math.inf
+        e_lo, e_hi = -math.inf, math.inf  # the zeroth-order enclosure of e over X
         if F is not None and o is not None:
             e0 = o - F
-            best = max(-bk.lb(e0), bk.ub(e0))
+            e_lo, e_hi = bk.lb(e0), bk.ub(e0)
+            best = max(-e_lo, e_hi)
             if best <= upper or self.gradient is None:
                 return best
         if self.gradient is None:
@@ -409,15 +428,16 @@ class OutputChecker:
                 wlo, whi, V, dB, v0 = it
                 g3 = [x - v0 for x in V]
                 g2 = [b[v] for b in dB]
-                g1 = [p * q for p, q in zip(g2, g3)]
+                g1 = [_mul(bk, p, q) for p, q in zip(g2, g3)]
                 S = [_lp_set(bk, wlo, whi, g) for g in (g1, g2, g3)]
                 if any(s is None for s in S):
                     return best
-                dv = dv + (S[0] - S[1] * S[2])
+                dv = dv + (S[0] - _mul(bk, S[1], S[2]))
             step = bk.interval(float_down(Fraction(X[v][0]) - Fraction(c[v])),
                                float_up(Fraction(X[v][1]) - Fraction(c[v])))
-            mv = mv + dv * step
-        lo, hi = bk.lb(mv), bk.ub(mv)
+            mv = mv + _mul(bk, dv, step)
+        # Both enclosures contain e(X): so does their intersection.
+        lo, hi = max(bk.lb(mv), e_lo), min(bk.ub(mv), e_hi)
         if math.isfinite(lo) and math.isfinite(hi):
             best = min(best, max(-lo, hi, 0.0))
         return best

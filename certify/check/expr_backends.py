@@ -92,13 +92,26 @@ class ArbOps:
     def sub(self, a, b):
         return self._ok(a - b)
 
+    def _ends(self, a, b, op):
+        """Hull of ``op`` at the four pairs of (exact) end points: the range of a product or
+        quotient over two intervals.  Arb's own ball product of two wide balls is wider."""
+        ends = [op(x, y) for x in (a.lower(), a.upper()) for y in (b.lower(), b.upper())]
+        out = ends[0]
+        for e in ends[1:]:
+            out = out.union(e)
+        return self._ok(out)
+
     def mul(self, a, b):
-        return self._ok(a * b)
+        if a.is_exact() or b.is_exact():
+            return self._ok(a * b)
+        return self._ends(a, b, lambda x, y: x * y)
 
     def div(self, a, b):
         if not (b > 0 or b < 0):
             raise EnclosureFailure("divisor may be 0")
-        return self._ok(a / b)
+        if b.is_exact():
+            return self._ok(a / b)
+        return self._ends(a, b, lambda x, y: x / y)
 
     def neg(self, a):
         return -a
