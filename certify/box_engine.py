@@ -29,7 +29,7 @@ from certify.parallel import make_executor
 MAX_DEPTH = 60
 SAFETY = 0.9
 #: Relative room left between the engine's leaf bounds and the claim, for the checker.
-SLACK = 2.0 ** -24
+SLACK = 2.0 ** -16
 DEFAULT_MAX_BOXES = 20_000_000
 
 
