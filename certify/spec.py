@@ -505,7 +505,13 @@ def _parse_uap(obj: dict[str, Any]) -> Spec:
     if "knots" in c:
         if route != "relu":
             raise InputError("construction.knots applies to route relu")
-        out["knots"] = _integer(c["knots"], "construction.knots", 1, 4096)
+        k = c["knots"]
+        if isinstance(k, list):
+            if not 2 <= len(k) <= 4097:
+                raise InputError("construction.knots must list 2 to 4097 positions")
+            out["knots"] = [real(v, "construction.knots") for v in k]
+        else:
+            out["knots"] = _integer(k, "construction.knots", 1, 4096)
     for key in ("kappa", "lipschitz"):
         if key in c:
             v = real(c[key], f"construction.{key}")

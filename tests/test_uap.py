@@ -35,7 +35,7 @@ from certify.box_enclosure import error_bounds, prepare_output
 from certify.check.backends import float_down, float_up, make_backend
 from certify.check.box_bound import OutputChecker
 from certify.check.box_verify import verify_box_structure
-from certify.check.expr_backends import ArbOps
+from certify.check.expr_backends import ArbOps, PyIntervalOps
 from certify.check.verify import check_certificate
 from certify.errors import InputError
 from certify.exact_scores import analyse, grid_structure
@@ -92,17 +92,23 @@ SPECS = {
     "relu_net": {"theorem": "uap", "target": RELU_NET, "domain": {"lo": -1, "hi": 1},
                  "construction": {"route": "relu", "p": 33}, "mode": "prove",
                  "epsilon": 0.05},
+    "relu_net_1d": {"theorem": "uap", "target": {"kind": "relu-network", "layers": [
+        {"W": [[1.0], [-2.0]], "b": [0.25, 0.5]}, {"W": [[1.0, 0.5]], "b": [0.1]}]},
+        "domain": {"lo": -1, "hi": 1}, "construction": {"route": "relu", "p": 17},
+        "mode": "measure", "tol": 0.1},
+    "cube_prove": expr_spec("x*y - z**2/2", "xyz", [-1, -1, -1], [1, 1, 1],
+                            {"p": [4, 4, 4]}, mode="prove", epsilon=0.5),
     # small and quick: used as an accepted baseline for the mutation tests
     "exp_small": expr_spec("exp(x)", "x", 0, 1, {"p": 8}, mode="prove", epsilon=0.2),
     # a kink off the dyadic grid of the domain, where the target is flat on one side
     "kink": expr_spec("max(x - 1/3, 0)", "x", -1, 1, {"p": 24}, tol=0.05),
     "cube": expr_spec("x*y - z**2/2", "xyz", [-1, -1, -1], [1, 1, 1], {"p": [4, 4, 4]}),
 }
-INTERPOLATION = ["sin3x", "abs", "xy", "gauss"]
-RELU = ["relu_sin", "relu_net"]
+INTERPOLATION = ["sin3x", "abs", "xy", "gauss", "cube_prove"]
+RELU = ["relu_sin", "relu_net", "relu_net_1d"]
 #: Certificates checked with flint only: the pyinterval backend needs minutes for the
-#: 2-D covers (thousands of boxes, every anchor of the 7x7 grid in each box).
-FLINT_ONLY = {"xy", "gauss"}
+#: 2-D and 3-D covers (thousands of boxes, every anchor of the grid in each box).
+FLINT_ONLY = {"xy", "gauss", "cube_prove"}
 
 
 @cache
@@ -216,9 +222,9 @@ class MpError:
 
 
 def dense_grid(lo, hi):
-    """2000 points in 1-D, 60 x 60 in 2-D (ends included)."""
+    """2000 points in 1-D, 60 x 60 in 2-D, 12^3 in 3-D (ends included)."""
     d = len(lo)
-    k = {1: 2000, 2: 60}[d]
+    k = {1: 2000, 2: 60, 3: 12}[d]
     axes = [np.linspace(float(lo[a]), float(hi[a]), k) for a in range(d)]
     return [list(p) for p in (np.array(np.meshgrid(*axes, indexing="ij")).reshape(d, -1).T)]
 
@@ -339,6 +345,42 @@ def test_engine_enclosure_contains_error(name):
         assert np.all(blo[i] <= centre[i]) and np.all(centre[i] <= bhi[i])
         assert lower[i] <= err(centre[i]) + MP_SLACK, (
             f"box {i}: engine lower {lower[i]!r} > |e(c)| = {float(err(centre[i]))}")
+
+
+@pytest.mark.parametrize("name", ["sin3x", "kink", "gauss"])
+@pytest.mark.parametrize("backend", ["flint", "pyinterval"])
+def test_checker_box_bound_contains_error(name, backend):
+    """The checker's bound of a box (every enclosure tried: claim 0) is >= the mpmath error
+    at points of the box; its enclosure at a point contains the mpmath error."""
+    spec, _, cert, built = certified(name)
+    cert["cover"][0].update(tree="0", bounds=[0.0])
+    part = verify_box_structure(cert).parts[0]
+    err = MpError(built.net, spec.parsed_target.expr)
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    D = len(lo)
+    rng = np.random.default_rng(7)
+    n_boxes = 10
+    width = np.exp(rng.uniform(np.log(1e-5), np.log(0.2), (n_boxes, D))) * (hi - lo)
+    blo = lo + (hi - lo - width) * rng.random((n_boxes, D))
+    bhi = np.minimum(blo + width, hi)
+    bk = make_backend(backend)
+    ops = ArbOps() if backend == "flint" else PyIntervalOps()
+    with bk.context():
+        checker = OutputChecker(bk, ops, part.output, part.grids, part.expr,
+                                list(part.gradient) if part.gradient else None)
+        for i in range(n_boxes):
+            X = [(float(a), float(b)) for a, b in zip(blo[i], bhi[i])]
+            bound = checker.box_bound(X, 0.0)
+            pts = [blo[i], bhi[i]] + [blo[i] + (bhi[i] - blo[i]) * rng.random(D)
+                                      for _ in range(3)]
+            e_max = max(err(p) for p in pts)
+            assert e_max <= bound + MP_SLACK, (
+                f"{backend}: box {X}: checker bound {bound!r} < |e| = {float(e_max)}")
+            x = [float(v) for v in pts[-1]]
+            e = checker.error_at(x)
+            assert e is not None
+            exact = err.signed(x)
+            assert bk.lb(e) - MP_SLACK <= exact <= bk.ub(e) + MP_SLACK
 
 
 # -- 4: mutations must be noticed --------------------------------------------------------

@@ -13,8 +13,9 @@ layer and (ReLU route) a token-wise output map; both are certified by the input-
     One head per truncated-linear term ``c_u Range_[0,1](s_u(x))`` with the latent
     ``s_u = a_u . x + t_u``; all heads share p anchor tokens ``L_j = j/(p-1)`` on [0, 1]
     (values ``L_j``, ``W_O = c_u``) and the output map adds the constant.  In 1-D an
-    expression is replaced by its piecewise-linear interpolant on ``knots`` equal
-    intervals, ``P(y) = f(y_0) + sum_i (f(y_{i+1}) - f(y_i)) Range_[0,1]((y - y_i)/h)``; a
+    expression is replaced by its piecewise-linear interpolant on knots ``y_i`` (given, or
+    placed by bisection until each interval's proved interpolation error fits the budget),
+    ``P(y) = f(y_0) + sum_i (f(y_{i+1}) - f(y_i)) Range_[0,1]((y - y_i)/h_i)``; a
     one-hidden-layer ReLU network ``sum_u c_u relu(w_u . x + b_u) + c_0`` gives
     ``c_u relu(z) = c_u R_u Range_[0,1](z / R_u)`` with ``R_u`` the unit's largest
     pre-activation on the domain (units with ``R_u <= 0`` vanish on the domain).
@@ -418,25 +419,106 @@ class ReluTerms:
     unit_ids: list[int] | None = None  # ReLU network: the unit of each term
 
 
-def knot_terms(target: Target, lo: np.ndarray, hi: np.ndarray, knots: int,
-               lip: float | None, derivs: tuple | None = None) -> ReluTerms:
-    """The piecewise-linear interpolant on ``knots`` equal intervals as truncated terms."""
-    a0, b0 = Fraction(float(lo[0])), Fraction(float(hi[0]))
-    h = (b0 - a0) / knots
-    ys = [a0 + i * h for i in range(knots + 1)]
+def knot_list(lo: float, hi: float, knots: int | list[float]) -> list[Fraction]:
+    """Knot positions (exact rationals of binary64 numbers): ``knots`` equal intervals
+    (positions rounded to binary64) or the given list, which must start at ``lo``, end at
+    ``hi`` and increase strictly."""
+    if isinstance(knots, int):
+        a, b = Fraction(lo), Fraction(hi)
+        ys = [float(a + (b - a) * i / knots) for i in range(knots + 1)]
+        ys[0], ys[-1] = lo, hi
+    else:
+        ys = [float(v) for v in knots]
+    if ys[0] != lo or ys[-1] != hi or any(y1 <= y0 for y0, y1 in zip(ys, ys[1:])):
+        raise InputError("construction.knots must increase strictly from domain.lo to "
+                         "domain.hi (or be a number of equal intervals)")
+    return [Fraction(y) for y in ys]
+
+
+def interpolant_error(target: Target, ys: list[Fraction], lip: float | None) -> float:
+    """Proved bound of ``|f - P|`` for the piecewise-linear interpolant P on the knots.
+
+    On ``[y_i, y_{i+1}]`` (width h) let ``[m1, m2]`` enclose f' (an interval enclosure;
+    ``sign``/``heaviside`` hulls where f has kinks).  With s the chord slope, ``f(y) - P(y)
+    = int_{y_i}^y (f' - s)``, which is at most ``theta h (m2 - s)`` and at most ``(1 - theta)
+    h (s - m1)``; the smaller of the two is at most ``h (m2 - s)(s - m1) / (m2 - m1) <= h
+    (m2 - m1) / 4``, and symmetrically from below.  With a Lipschitz constant instead,
+    ``|f - P| <= 2 theta (1 - theta) Lambda h <= Lambda h / 2``.  The bound is the largest
+    over the intervals (``inf`` if neither is available).
+    """
+    lo = np.array([float(y) for y in ys[:-1]])
+    hi = np.array([float(y) for y in ys[1:]])
+    h = np.array([float(ys[i + 1] - ys[i]) for i in range(len(ys) - 1)]) * (1 + 2 ** -50)
+    best = np.full(len(lo), np.inf)
+    try:
+        g = target.gradient()[0]
+        m1, m2 = enclose_numpy(g, [lo], [hi])
+        with np.errstate(invalid="ignore", over="ignore"):
+            osc = (m2 - m1) * (1 + 2 ** -50)
+        best = np.where(np.isfinite(osc), h * osc / 4, np.inf)
+    except InputError:
+        pass
+    if lip is not None:
+        best = np.minimum(best, h * lip / 2)
+    out = float(np.max(best)) * (1 + 2 ** -40)
+    return out if math.isfinite(out) else math.inf
+
+
+def adaptive_knots(target: Target, lo: float, hi: float, budget: float, lip: float | None
+                   ) -> list[Fraction]:
+    """Knots from bisecting ``[lo, hi]`` until each interval's bound (see
+    :func:`interpolant_error`) is at most ``budget``; positions rounded to binary64."""
+    a, b = Fraction(lo), Fraction(hi)
+    todo, done = [(a, b)], []
+    for _ in range(40):
+        if not todo:
+            break
+        ys = [Fraction(float(x)) for pair in todo for x in pair]
+        errs = [interpolant_error(target, [ys[2 * i], ys[2 * i + 1]], lip)
+                for i in range(len(todo))] if len(todo) < 64 else _batch_errors(target, todo,
+                                                                                lip)
+        nxt = []
+        for (x0, x1), e in zip(todo, errs):
+            if e <= budget:
+                done.append((x0, x1))
+            else:
+                m = (x0 + x1) / 2
+                nxt += [(x0, m), (m, x1)]
+        todo = nxt
+        if len(done) + len(todo) > MAX_KNOTS:
+            break
+    if todo:
+        raise InputError(f"the piecewise-linear interpolant needs more than {MAX_KNOTS:,} "
+                         f"knots for this epsilon (or f' cannot be enclosed); give "
+                         f"construction.knots and construction.p, or use route interpolation")
+    ends = sorted({float(x) for pair in done for x in pair})
+    ends[0], ends[-1] = lo, hi
+    return knot_list(lo, hi, ends)
+
+
+def _batch_errors(target: Target, intervals, lip) -> list[float]:
+    out = []
+    for x0, x1 in intervals:
+        out.append(interpolant_error(target, [Fraction(float(x0)), Fraction(float(x1))], lip))
+    return out
+
+
+def knot_terms(target: Target, lo: np.ndarray, hi: np.ndarray, ys: list[Fraction],
+               lip: float | None) -> ReluTerms:
+    """The piecewise-linear interpolant on the knots ``ys`` as truncated terms:
+    ``P(y) = f(y_0) + sum_i (f(y_{i+1}) - f(y_i)) Range_[0,1]((y - y_i) / h_i)``."""
+    m = len(ys) - 1
+    hs = [ys[i + 1] - ys[i] for i in range(m)]
     with ctx.workprec(ARB_PREC):
         fy = [_f_arb(target.expr, [y]) for y in ys]
-        c = [fy[i + 1] - fy[i] for i in range(knots)]
+        c = [fy[i + 1] - fy[i] for i in range(m)]
     units = []
-    for i in range(knots):
-        a_u, t_u = 1 / h, -ys[i] / h
+    for i in range(m):
+        a_u, t_u = 1 / hs[i], -ys[i] / hs[i]
         units.append((np.array([float(a_u)]), float(t_u), _float_mid(c[i])))
-    G, M = derivs if derivs is not None else derivative_bounds(target, lo, hi)
-    hf = float(h) * (1 + 1e-15)
-    lam = lip if lip is not None else G[0]
-    interp = min(hf * hf * M[0][0] / 8, lam * hf / 2) * (1 + 1e-12)
-    return ReluTerms([[1 / h]] * knots, [-y / h for y in ys[:-1]], c, fy[0], units,
-                     _float_mid(fy[0]), interp, False)
+    interp = interpolant_error(target, ys, lip)
+    return ReluTerms([[1 / h] for h in hs], [-ys[i] / hs[i] for i in range(m)], c, fy[0],
+                     units, _float_mid(fy[0]), interp, False)
 
 
 def network_terms(target: Target, lo: np.ndarray, hi: np.ndarray) -> ReluTerms:
@@ -490,7 +572,7 @@ def network_terms(target: Target, lo: np.ndarray, hi: np.ndarray) -> ReluTerms:
 
 
 def build_relu(target: Target, lo: np.ndarray, hi: np.ndarray, terms: ReluTerms, p: int,
-               kappa: float, knots: int | None) -> Built:
+               kappa: float, knots: int | list[float] | None) -> Built:
     net, hints, beta, beta_G = build_relu_heads(target.d, terms.units, terms.bias_f, p, kappa)
     construction: dict[str, Any] = {"route": "relu", "p": p, "kappa": float(kappa)}
     if knots is not None:
@@ -627,27 +709,26 @@ def resolve(target: Target, lo: np.ndarray, hi: np.ndarray, construction: dict[s
         raise InputError("route relu takes a 1-D expression or a ReLU network; use route "
                          "interpolation for expressions in 2-D and 3-D")
     else:
-        derivs = derivative_bounds(target, lo, hi)
         if knots is None:
             if epsilon is None:
                 raise InputError("give construction.knots or epsilon")
-            knots = _choose_knots(target, lo, hi, 0.45 * epsilon, lip, derivs)
+            ys = adaptive_knots(target, float(lo[0]), float(hi[0]), 0.45 * epsilon, lip)
+        else:
+            ys = knot_list(float(lo[0]), float(hi[0]), knots)
+        if len(ys) - 1 > MAX_KNOTS:
+            raise InputError(f"more than {MAX_KNOTS:,} knot intervals")
+        terms = knot_terms(target, lo, hi, ys, lip)
+        knots = knots if knots is not None else [float(y) for y in ys]
     if p_given is None and epsilon is None:
         raise InputError("give construction.p or epsilon")
     for attempt in range(8):
-        if target.layers is None:
-            terms = knot_terms(target, lo, hi, knots, lip, derivs)
         p = p_given if p_given is not None else _choose_p_relu(terms, epsilon * 0.8 ** attempt,
                                                                 kappa)
         _check_anchor_count([p])
         built = build_relu(target, lo, hi, terms, p, kappa,
                            knots if target.layers is None else None)
-        if epsilon is None or built.bound["bound"] <= epsilon or (
-                p_given is not None and (target.layers is not None
-                                         or construction.get("knots") is not None)):
+        if epsilon is None or built.bound["bound"] <= epsilon or p_given is not None:
             return built
-        if target.layers is None and construction.get("knots") is None:
-            knots = min(MAX_KNOTS, int(math.ceil(knots * 1.1)))
     raise InputError("could not meet epsilon with the a-priori bound")
 
 
@@ -665,29 +746,6 @@ def _apply_lipschitz(built: Built, target, lo, hi, lip) -> None:
         b["bound"] = b["bound"] - b["main"] + main
         b["main"] = main
         b["lipschitz_hypothesis"] = lip
-
-
-def _choose_knots(target, lo, hi, budget: float, lip, derivs) -> int:
-    G, M = derivs
-    width = float(hi[0]) - float(lo[0])
-    lam = lip if lip is not None else G[0]
-    best = math.inf
-    if math.isfinite(M[0][0]) and M[0][0] > 0:
-        best = width / math.sqrt(8 * budget / M[0][0])
-    elif M[0][0] == 0:
-        best = 1
-    if math.isfinite(lam) and lam > 0:
-        best = min(best, width * lam / (2 * budget))
-    elif lam == 0:
-        best = 1
-    if not math.isfinite(best):
-        raise InputError("cannot bound the target's derivatives on the domain; give "
-                         "construction.knots and construction.p (or construction.lipschitz)")
-    knots = max(1, int(math.ceil(best)))
-    if knots > MAX_KNOTS:
-        raise InputError(f"the construction needs {knots:,} knots, more than the limit "
-                         f"{MAX_KNOTS:,}; raise epsilon or use route interpolation")
-    return knots
 
 
 def _choose_p_relu(terms: ReluTerms, epsilon: float, kappa: float) -> int:
