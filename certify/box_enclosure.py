@@ -84,14 +84,16 @@ def _enclose_all(qs) -> Pair:
 
 @dataclass
 class PreparedGrid:
-    axes: list[np.ndarray]  # M_a, exact floats
-    beta: np.ndarray  # (k,)
-    P: np.ndarray  # (k, D)
-    t: np.ndarray  # (k,)
+    """Grid data of a group of heads with the same anchors (stacked over the heads)."""
+
+    axes: list[np.ndarray]  # M_a, exact floats (shared)
+    beta: np.ndarray  # (k,) (shared)
+    P: np.ndarray  # (H, k, D)
+    t: np.ndarray  # (H, k)
     shape: tuple[int, ...]
-    col: np.ndarray  # key column of each flat grid index
-    rho: Pair  # per flat index
-    rho_max: float
+    col: np.ndarray  # key column of each flat grid index (shared)
+    rho: Pair  # (H, F)
+    rho_max: np.ndarray  # (H,)
     dmin: np.ndarray  # (k,)
     K: np.ndarray  # window half-widths
     W: np.ndarray  # window sizes
@@ -99,67 +101,108 @@ class PreparedGrid:
 
 @dataclass
 class PreparedHead:
-    A: Pair  # per key column
-    B: Pair  # (m, D)
-    V: Pair
+    """A group of H heads with the same key-column structure, stacked (H may be 1)."""
+
+    A: Pair  # (H, m)
+    B: Pair  # (H, m, D)
+    V: Pair  # (H, m)
     grid: PreparedGrid | None
-    extra: np.ndarray  # key columns handled one by one
-    Vmin: float
-    Vmax: float
+    extra: np.ndarray  # key columns handled one by one (shared)
+    Vmin: np.ndarray  # (H,)
+    Vmax: np.ndarray  # (H,)
+
+    @property
+    def n_heads(self) -> int:
+        return self.A[0].shape[0]
 
 
 @dataclass
 class PreparedOutput:
     token: int
     row: int
-    heads: list[PreparedHead]
+    heads: list[PreparedHead]  # groups of heads
     const: tuple[float, float]
 
 
-def prepare_head(hs: HeadScores, grid: Grid | None) -> PreparedHead:
-    """Float enclosures of a head's exact data and, with a verified grid, its window sizes."""
-    m = len(hs.A)
-    D = len(hs.B[0])
+def _head_arrays(hs: HeadScores):
+    m, D = len(hs.A), len(hs.B[0])
     A = _enclose_all(hs.A)
     Bpairs = [_enclose_all(hs.B[j][v] for j in range(m)) for v in range(D)]
     B = (np.stack([p[0] for p in Bpairs], 1), np.stack([p[1] for p in Bpairs], 1))
-    V = _enclose_all(hs.V)
+    return A, B, _enclose_all(hs.V)
+
+
+def _grid_key(grid: Grid | None, m: int):
+    if grid is None:
+        return None
+    h = grid.hint
+    return (m, h.axes, h.beta, tuple(grid.extra), tuple(grid.columns[:1]), len(grid.columns))
+
+
+def prepare_group(heads: list[HeadScores], grids: list[Grid | None]) -> PreparedHead:
+    """Float enclosures of the exact data of heads sharing one grid geometry (stacked)."""
+    arrs = [_head_arrays(hs) for hs in heads]
+    A = (np.stack([a[0][0] for a in arrs]), np.stack([a[0][1] for a in arrs]))
+    B = (np.stack([a[1][0] for a in arrs]), np.stack([a[1][1] for a in arrs]))
+    V = (np.stack([a[2][0] for a in arrs]), np.stack([a[2][1] for a in arrs]))
+    D = B[0].shape[2]
+    m = A[0].shape[1]
     pg = None
     extra = np.arange(m)
+    grid = grids[0]
     if grid is not None:
         h = grid.hint
         beta = np.array(h.beta)
         dmin = np.array([float(iv.down(np.float64(float(d)))) for d in grid.dmin])
         kappa = iv.down(beta * dmin * dmin)
         K = np.ceil(np.sqrt(TAIL / kappa)).astype(int) + 1
-        shape = np.array(grid.shape)
-        W = np.minimum(2 * K + 1, shape)
-        rho = _enclose_all(grid.rho)
-        pg = PreparedGrid([np.array(a) for a in h.axes], beta, np.array(h.P, float).reshape(
-            len(h.axes), D), np.array(h.t), grid.shape, np.array(grid.columns), rho,
-            float(np.max(rho[1])), dmin, K, W)
+        W = np.minimum(2 * K + 1, np.array(grid.shape))
+        rhos = [_enclose_all(g.rho) for g in grids]
+        rho = (np.stack([r[0] for r in rhos]), np.stack([r[1] for r in rhos]))
+        P = np.stack([np.array(g.hint.P, float).reshape(len(h.axes), D) for g in grids])
+        t = np.stack([np.array(g.hint.t, float) for g in grids])
+        pg = PreparedGrid([np.array(a) for a in h.axes], beta, P, t, grid.shape,
+                          np.array(grid.columns), rho, np.max(rho[1], axis=1), dmin, K, W)
         extra = np.array(grid.extra, dtype=int)
-    return PreparedHead(A, B, V, pg, extra, float(V[0].min()), float(V[1].max()))
+    return PreparedHead(A, B, V, pg, extra, V[0].min(axis=1), V[1].max(axis=1))
+
+
+def prepare_head(hs: HeadScores, grid: Grid | None) -> PreparedHead:
+    """One head as a group of one."""
+    return prepare_group([hs], [grid])
 
 
 def prepare_output(out: OutputScores, grids: list[Grid | None]) -> PreparedOutput:
-    return PreparedOutput(out.token, out.row, [prepare_head(h, g) for h, g in
-                                               zip(out.heads, grids)], _enclose(out.const))
+    """Group heads whose grids share anchors, curvatures and extra columns (so that their
+    boxes are evaluated together, vectorised over the heads)."""
+    groups: dict = {}
+    order = []
+    for i, (hs, g) in enumerate(zip(out.heads, grids)):
+        key = _grid_key(g, len(hs.A))
+        key = ("single", i) if key is None else key
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(i)
+    prepared = [prepare_group([out.heads[i] for i in groups[k]], [grids[i] for i in groups[k]])
+                for k in order]
+    return PreparedOutput(out.token, out.row, prepared, _enclose(out.const))
 
 
-# -- one head over a batch of boxes -------------------------------------------------------------
+# -- a group of heads over a batch of (box, head) rows ----------------------------------------
 
-def _affine(P: np.ndarray, t: float, lo: np.ndarray, hi: np.ndarray) -> Pair:
-    """Enclosure of ``P . x + t`` over the boxes (P a float vector)."""
-    acc = (np.full(len(lo), t), np.full(len(lo), t))
-    for v, c in enumerate(P):
-        if c != 0:
+def _affine_rows(P: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Pair:
+    """Enclosure of ``P[r] . x + t[r]`` over box r (P (R, D), t (R,))."""
+    acc = (t.copy(), t.copy())
+    for v in range(lo.shape[1]):
+        c = P[:, v]
+        if np.any(c != 0):
             acc = iv.add(*acc, *iv.mul(c, c, lo[:, v], hi[:, v]))
     return acc
 
 
 def _lin_score(dA: Pair, dB: Pair, lo: np.ndarray, hi: np.ndarray) -> Pair:
-    """Enclosure of ``dA + dB . x`` over the boxes; dA (N, C), dB (N, C, D)."""
+    """Enclosure of ``dA + dB . x`` over the boxes; dA (R, C), dB (R, C, D)."""
     acc = dA
     for v in range(lo.shape[1]):
         acc = iv.add(*acc, *iv.mul(dB[0][:, :, v], dB[1][:, :, v], lo[:, v:v + 1],
@@ -167,8 +210,8 @@ def _lin_score(dA: Pair, dB: Pair, lo: np.ndarray, hi: np.ndarray) -> Pair:
     return acc
 
 
-def _grid_window(g: PreparedGrid, lo: np.ndarray, hi: np.ndarray):
-    """Per box: window flat indices (N, C), exponents, dB shifts, the reference and far tail."""
+def _grid_window(g: PreparedGrid, hidx: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Per row: window flat indices (R, C), exponents, dB shifts, the reference and far tail."""
     N = len(lo)
     k = len(g.axes)
     D = lo.shape[1]
@@ -176,7 +219,8 @@ def _grid_window(g: PreparedGrid, lo: np.ndarray, hi: np.ndarray):
     for a in range(k):
         Ma = g.axes[a]
         n_a, W_a, K_a = len(Ma), int(g.W[a]), int(g.K[a])
-        U = _affine(g.P[a], g.t[a], lo, hi)
+        Pa = g.P[hidx, a]  # (R, D)
+        U = _affine_rows(Pa, g.t[hidx, a], lo, hi)
         mid = (U[0] + U[1]) / 2
         r = np.clip(np.searchsorted(Ma, mid), 0, n_a - 1)
         left = np.clip(r - 1, 0, n_a - 1)
@@ -189,10 +233,10 @@ def _grid_window(g: PreparedGrid, lo: np.ndarray, hi: np.ndarray):
         sm = iv.sub(*iv.sub(*two_u, mj, mj), mr, mr)
         q = iv.mul(*iv.mul(dm[0], dm[1], sm[0], sm[1]), g.beta[a], g.beta[a])
         qs.append(q)
-        # dB contribution of axis a: 2 beta_a (m_j - m_r) P_a  (N, W_a, D)
+        # dB contribution of axis a: 2 beta_a (m_j - m_r) P_a  (R, W_a, D)
         tb = iv.mul(*dm, 2 * g.beta[a], 2 * g.beta[a])
-        dBs.append((tb[0][:, :, None] * np.ones(D), tb[1][:, :, None] * np.ones(D),
-                    g.P[a]))
+        dBs.append(iv.mul(tb[0][:, :, None], tb[1][:, :, None], Pa[:, None, :],
+                          Pa[:, None, :]))
         flats.append(idx)
         r_idx.append(r)
         Nsum.append(iv.sum_up_fast(iv.exp_up(q[1]), axis=1))
@@ -201,19 +245,21 @@ def _grid_window(g: PreparedGrid, lo: np.ndarray, hi: np.ndarray):
     stride = np.cumprod([1] + list(g.shape[::-1]))[:-1][::-1]
     expo = qs[0]
     flat = flats[0] * stride[0]
-    dB = _scale_dB(dBs[0])
+    dB = dBs[0]
     for a in range(1, k):
         expo = iv.add(expo[0][:, :, None], expo[1][:, :, None],
                       qs[a][0][:, None, :], qs[a][1][:, None, :])
         expo = (expo[0].reshape(N, -1), expo[1].reshape(N, -1))
         flat = (flat[:, :, None] + flats[a][:, None, :] * stride[a]).reshape(N, -1)
-        nb = _scale_dB(dBs[a])
+        nb = dBs[a]
         dB = iv.add(dB[0][:, :, None, :], dB[1][:, :, None, :],
                     nb[0][:, None, :, :], nb[1][:, None, :, :])
         dB = (dB[0].reshape(N, -1, D), dB[1].reshape(N, -1, D))
     f_ref = sum(r_idx[a] * stride[a] for a in range(k))
-    rho_ref = (g.rho[0][f_ref], g.rho[1][f_ref])
-    drho = iv.sub(g.rho[0][flat], g.rho[1][flat], rho_ref[1][:, None], rho_ref[0][:, None])
+    rho_ref = (g.rho[0][hidx, f_ref], g.rho[1][hidx, f_ref])
+    hcol = hidx[:, None]
+    drho = iv.sub(g.rho[0][hcol, flat], g.rho[1][hcol, flat], rho_ref[1][:, None],
+                  rho_ref[0][:, None])
     expo = iv.add(*expo, *drho)
     # Far columns: exp(rho_max - rho_R) (prod (N_a + T_a) - prod N_a), expanded.
     far = np.zeros(N)
@@ -225,7 +271,7 @@ def _grid_window(g: PreparedGrid, lo: np.ndarray, hi: np.ndarray):
             term = iv.up(term * (Tsum[a] if mask[a] else Nsum[a]))
         far = iv.up(far + term)
     with np.errstate(invalid="ignore", over="ignore"):
-        far = iv.up(far * iv.exp_up(iv.up(g.rho_max - rho_ref[0])))
+        far = iv.up(far * iv.exp_up(iv.up(g.rho_max[hidx] - rho_ref[0])))
     far = np.where(np.isnan(far), np.inf, far)
     any_far = np.any([len(g.axes[a]) > int(g.W[a]) for a in range(k)])
     # Range of B_J - B_R over all grid points (for the far pseudo-column).
@@ -234,19 +280,10 @@ def _grid_window(g: PreparedGrid, lo: np.ndarray, hi: np.ndarray):
         Ma, mr = g.axes[a], g.axes[a][r_idx[a]]
         span = (iv.down(Ma[0] - mr), iv.up(Ma[-1] - mr))
         tb = iv.mul(*span, 2 * g.beta[a], 2 * g.beta[a])
-        for v in range(D):
-            c = g.P[a][v]
-            if c != 0:
-                p = iv.mul(*tb, c, c)
-                bfar = (bfar[0].copy(), bfar[1].copy())
-                bfar[0][:, v], bfar[1][:, v] = iv.add(bfar[0][:, v], bfar[1][:, v], *p)
+        Pa = g.P[hidx, a]
+        p = iv.mul(tb[0][:, None], tb[1][:, None], Pa, Pa)
+        bfar = iv.add(*bfar, *p)
     return flat, expo, dB, g.col[f_ref], (far if any_far else None), bfar
-
-
-def _scale_dB(tb):
-    """``2 beta_a (m_j - m_r) * P_a`` as (N, W, D) intervals."""
-    lo, hi, P = tb
-    return iv.mul(lo, hi, P[None, None, :], P[None, None, :])
 
 
 def _axis_tail(g: PreparedGrid, a: int, U: Pair, r: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -293,31 +330,36 @@ class HeadBoxes:
     V_ref: np.ndarray  # (N,) shift for V
 
 
-def head_boxes(ph: PreparedHead, lo: np.ndarray, hi: np.ndarray) -> HeadBoxes:
-    """Weight boxes of one head over the boxes ``[lo, hi]`` (N, D)."""
+def head_boxes(ph: PreparedHead, lo: np.ndarray, hi: np.ndarray,
+               hidx: np.ndarray | None = None) -> HeadBoxes:
+    """Weight boxes of head ``hidx[r]`` of the group over box r (``lo``, ``hi``: (R, D))."""
     N, D = lo.shape
+    if hidx is None:
+        hidx = np.zeros(N, dtype=int)
+    hcol = hidx[:, None]
     parts_E, parts_V, parts_dB = [], [], []
     far = None
     if ph.grid is not None:
-        flat, expo, dBg, ref_col, far, bfar = _grid_window(ph.grid, lo, hi)
+        flat, expo, dBg, ref_col, far, bfar = _grid_window(ph.grid, hidx, lo, hi)
         cols = ph.grid.col[flat]
         parts_E.append(expo)
-        parts_V.append((ph.V[0][cols], ph.V[1][cols]))
+        parts_V.append((ph.V[0][hcol, cols], ph.V[1][hcol, cols]))
         parts_dB.append(dBg)
     else:
         # Reference: the column with the largest score at the box centre (a heuristic).
         c = (lo + hi) / 2
-        smid = ((ph.A[0] + ph.A[1]) / 2)[None, :] + c @ ((ph.B[0] + ph.B[1]) / 2).T
+        Am = (ph.A[0][hidx] + ph.A[1][hidx]) / 2
+        Bm = (ph.B[0][hidx] + ph.B[1][hidx]) / 2
+        smid = Am + np.einsum("rmd,rd->rm", Bm, c)
         ref_col = np.argmax(smid, axis=1)
     if len(ph.extra):
-        ex = ph.extra
-        AR = (ph.A[0][ref_col][:, None], ph.A[1][ref_col][:, None])
-        BR = (ph.B[0][ref_col][:, None, :], ph.B[1][ref_col][:, None, :])
-        dA = iv.sub(ph.A[0][ex][None, :], ph.A[1][ex][None, :], AR[1], AR[0])
-        dBx = iv.sub(ph.B[0][ex][None, :, :], ph.B[1][ex][None, :, :], BR[1], BR[0])
+        ex = ph.extra[None, :]
+        AR = (ph.A[0][hidx, ref_col][:, None], ph.A[1][hidx, ref_col][:, None])
+        BR = (ph.B[0][hidx, ref_col][:, None, :], ph.B[1][hidx, ref_col][:, None, :])
+        dA = iv.sub(ph.A[0][hcol, ex], ph.A[1][hcol, ex], AR[1], AR[0])
+        dBx = iv.sub(ph.B[0][hcol, ex], ph.B[1][hcol, ex], BR[1], BR[0])
         parts_E.append(_lin_score(dA, dBx, lo, hi))
-        parts_V.append((np.broadcast_to(ph.V[0][ex], (N, len(ex))),
-                        np.broadcast_to(ph.V[1][ex], (N, len(ex)))))
+        parts_V.append((ph.V[0][hcol, ex], ph.V[1][hcol, ex]))
         parts_dB.append(dBx)
     cat = lambda xs, axis=1: np.concatenate(xs, axis)  # noqa: E731
     dlo, dhi = cat([p[0] for p in parts_E]), cat([p[1] for p in parts_E])
@@ -341,11 +383,11 @@ def head_boxes(ph: PreparedHead, lo: np.ndarray, hi: np.ndarray) -> HeadBoxes:
         wf = np.clip(np.where(np.isnan(wf), 1.0, wf), 0.0, 1.0)
         wlo = np.concatenate([wlo, np.zeros((N, 1))], 1)
         whi = np.concatenate([whi, wf[:, None]], 1)
-        Vlo = np.concatenate([Vlo, np.full((N, 1), ph.Vmin)], 1)
-        Vhi = np.concatenate([Vhi, np.full((N, 1), ph.Vmax)], 1)
+        Vlo = np.concatenate([Vlo, ph.Vmin[hidx][:, None]], 1)
+        Vhi = np.concatenate([Vhi, ph.Vmax[hidx][:, None]], 1)
         Blo = np.concatenate([Blo, bfar[0][:, None, :]], 1)
         Bhi = np.concatenate([Bhi, bfar[1][:, None, :]], 1)
-    V_ref = (ph.V[0][ref_col] + ph.V[1][ref_col]) / 2
+    V_ref = (ph.V[0][hidx, ref_col] + ph.V[1][hidx, ref_col]) / 2
     return HeadBoxes(wlo, whi, (Vlo, Vhi), (Blo, Bhi), V_ref)
 
 
@@ -364,16 +406,27 @@ def head_covariance(hb: HeadBoxes, v: int) -> Pair:
     return iv.sub(*S1, *iv.mul(*S2, *S3))
 
 
+def _sum_heads(x: Pair, N: int, H: int) -> Pair:
+    """Per box, the sum over the group's heads of row enclosures (rows box-major)."""
+    if H == 1:
+        return x
+    return (iv.sum_down_fast(x[0].reshape(N, H), axis=1),
+            iv.sum_up_fast(x[1].reshape(N, H), axis=1))
+
+
 def _network_at(out: PreparedOutput, lo: np.ndarray, hi: np.ndarray, grad: bool):
     N, D = lo.shape
     o = (np.full(N, out.const[0]), np.full(N, out.const[1]))
     de = [(np.zeros(N), np.zeros(N)) for _ in range(D)]
     for ph in out.heads:
-        hb = head_boxes(ph, lo, hi)
-        o = iv.add(*o, *head_output(hb))
+        H = ph.n_heads
+        rlo, rhi = (lo, hi) if H == 1 else (np.repeat(lo, H, 0), np.repeat(hi, H, 0))
+        hidx = np.tile(np.arange(H), N)
+        hb = head_boxes(ph, rlo, rhi, hidx)
+        o = iv.add(*o, *_sum_heads(head_output(hb), N, H))
         if grad:
             for v in range(D):
-                de[v] = iv.add(*de[v], *head_covariance(hb, v))
+                de[v] = iv.add(*de[v], *_sum_heads(head_covariance(hb, v), N, H))
     return o, de
 
 

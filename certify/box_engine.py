@@ -102,7 +102,7 @@ def _block(out: PreparedOutput) -> int:
         n = len(ph.extra) + 1
         if ph.grid is not None:
             n += int(np.prod(ph.grid.W))
-        cols += n
+        cols += n * ph.n_heads
     return max(16, min(8192, (1 << 20) // (cols * 8)))
 
 
