@@ -20,19 +20,21 @@ certified U and witness L of the claim; boxes = leaves of the certificate's cove
 build s = ``build_uap``; certify s = ``certify_uap`` wall time (analysis, engine and
 certificate; median of --repeat runs when the first run is under --cheap seconds);
 check s = wall time of ``run_check`` (flint, --jobs processes); s/box (certify) = engine
-seconds / boxes the engine evaluated; s/box (check) = the checker's seconds per leaf box.
+seconds / boxes the engine evaluated; s/box (check) = the checker's wall seconds per leaf
+box with --jobs processes (``stats["backends"]["flint"]["seconds_per_box"]``).
 
 Ratio lines:
 
 1. ours vs float64: certify time over a plain float64 evaluation of the network
    (``built.net.evaluate_float(X)``, X of shape (N, d, 1), uniform random points in the
    domain, chunks of 2000) at N = boxes the engine evaluated; timed on min(N, 20000)
-   points and scaled linearly when N is larger (labelled); medians of 3.
+   points -- fewer when that passes 10 s (many anchors make every point expensive) -- and
+   scaled linearly when fewer than N were timed (labelled); median of up to 3 runs.
 2. ours vs naive rigorous: ``error_bounds`` per box with the grid hints (far anchors
    aggregated, ``prepare_output(out, grids)``) against the same engine with every anchor
    explicit (``prepare_output(out, [None] * heads)``), on the same random boxes of the
    median leaf width of the certificate, in the engine's chunk size and with the engine's
-   threshold epsilon / (1 + SLACK); medians of 3.
+   threshold epsilon / (1 + SLACK); medians of up to 3 runs (fewer when slow, labelled).
 
 Usage: ``python benchmarks/bench_uap.py [--quick] [--jobs 2] [--check-budget 600]``
 """
@@ -68,7 +70,10 @@ CASES = {
 }
 FLOAT_CAP = 20_000
 FLOAT_CHUNK = 2000
+FLOAT_TIME = 10.0
 NAIVE_BOXES = 300
+#: Repeat a naive-ratio timing (up to 3 runs) only while the runs so far took less.
+NAIVE_TIME = 30.0
 #: A running check is projected once it has done this many boxes (and PROJECT_AFTER_S).
 PROJECT_BOXES = 300
 PROJECT_AFTER_S = 20.0
@@ -104,18 +109,27 @@ def leaf_widths(cover, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def time_float(net, n_points: int, lo: np.ndarray, hi: np.ndarray, reps: int = 3):
-    """Seconds of plain float64 evaluation at n_points (scaled from FLOAT_CAP if larger)."""
+    """Seconds of plain float64 evaluation at n_points, and the points actually timed.
+
+    Timed on min(n_points, FLOAT_CAP) uniform random points in chunks of FLOAT_CHUNK, but
+    stopping after the chunk that passes FLOAT_TIME seconds; scaled linearly to n_points.
+    Median of up to ``reps`` runs (repeated while the runs so far took < FLOAT_TIME).
+    """
     m = min(n_points, FLOAT_CAP)
     rng = np.random.default_rng(0)
     X = (lo + (hi - lo) * rng.random((m, len(lo))))[:, :, None]
-    times = []
-    for _ in range(reps):
+    per_point, timed = [], m
+    while len(per_point) < reps and (not per_point or sum(per_point) * timed < FLOAT_TIME):
         t0 = time.perf_counter()
+        done = 0
         for s in range(0, m, FLOAT_CHUNK):
             net.evaluate_float(X[s:s + FLOAT_CHUNK])
-        times.append(time.perf_counter() - t0)
-    t = statistics.median(times)
-    return t * n_points / m, m
+            done = min(s + FLOAT_CHUNK, m)
+            if time.perf_counter() - t0 > FLOAT_TIME:
+                break
+        timed = done
+        per_point.append((time.perf_counter() - t0) / done)
+    return statistics.median(per_point) * n_points, timed, len(per_point)
 
 
 def time_naive(spec, built, result, reps: int = 3) -> dict:
@@ -147,8 +161,11 @@ def time_naive(spec, built, result, reps: int = 3) -> dict:
 
     res = {}
     for key, prep in (("grid", fast), ("naive", naive)):
-        runs = [run(prep) for _ in range(reps)]
+        runs = [run(prep)]
+        while len(runs) < reps and sum(r[0] for r in runs) < NAIVE_TIME:
+            runs.append(run(prep))
         res[key] = statistics.median(r[0] for r in runs) / NAIVE_BOXES
+        res[key + "_reps"] = len(runs)
         res[key + "_median_upper"] = float(np.median(runs[0][1]))
         res[key + "_met"] = int(np.sum(runs[0][1] <= threshold))
         res[key + "_chunk"] = runs[0][2]
@@ -194,8 +211,8 @@ def measure_case(name: str, repeat: int, cheap: float, naive: bool, certify_jobs
                engine_s=statistics.median(engines), evaluated=result.evaluated,
                leaves=sum(len(c.leaves) for c in result.covers), upper=result.upper,
                lower=result.lower, holds=bool(result.holds), message=result.message)
-    t_float, m = time_float(built.net, result.evaluated, lo, hi)
-    row.update(float_s=t_float, float_points=m)
+    t_float, m, reps = time_float(built.net, result.evaluated, lo, hi)
+    row.update(float_s=t_float, float_points=m, float_reps=reps)
     if naive and result.covers:
         row["naive"] = time_naive(spec, built, result)
     if cert is not None:
@@ -224,13 +241,37 @@ def check_case(cert_path: str, jobs: int, out_path: str, progress_path: str) -> 
 
 # -- orchestration (parent) -------------------------------------------------------------
 
-def _last_progress(path: str) -> list[str] | None:
+def _progress(path: str) -> list[list[str]]:
     try:
         with open(path) as fh:
-            lines = [ln.split() for ln in fh if ln.strip()]
+            return [ln.split() for ln in fh if ln.strip()]
     except OSError:
-        return None
+        return []
+
+
+def _last_progress(path: str) -> list[str] | None:
+    lines = _progress(path)
     return lines[-1] if lines else None
+
+
+def _check_rate(path: str):
+    """``(seconds per box, projected total seconds, done, total, elapsed)`` of a check.
+
+    The rate is the slope between the first and the last progress report (one-time setup
+    -- structure verification, witness, worker start -- excluded), or the mean rate when
+    there are fewer than three reports; the projection adds the remaining boxes at that
+    rate to the elapsed time.
+    """
+    pts = [(float(a), int(b), int(c)) for a, b, c in _progress(path)]
+    if not pts:
+        return None
+    t, done, total = pts[-1]
+    t0, d0, _ = pts[0]
+    if len(pts) >= 3 and done > d0 and t > t0:
+        rate = (t - t0) / (done - d0)
+    else:
+        rate = t / max(done, 1)
+    return rate, t + rate * (total - done), done, total, t
 
 
 def _child(argv: list[str], err_path: str) -> subprocess.Popen:
@@ -304,14 +345,16 @@ def run_check_child(row: dict, args, workdir: str) -> dict:
     while proc.poll() is None:
         time.sleep(1.0)
         elapsed = time.perf_counter() - t0
-        last = _last_progress(prog)
-        if last is not None:
-            t, done, total = float(last[0]), int(last[1]), int(last[2])
-            if done >= PROJECT_BOXES and t >= PROJECT_AFTER_S and done < total:
-                if t / done * total > 1.25 * args.check_budget:
-                    projected = "projected from progress"
-                    break
+        est = _check_rate(prog)
+        if est is not None:
+            rate, total_s, done, total, t = est
+            if done >= PROJECT_BOXES and t >= PROJECT_AFTER_S and done < total \
+                    and total_s > 1.25 * args.check_budget:
+                projected = "projected from progress"
+                break
         if elapsed > args.check_budget:
+            if est is not None and est[2] >= est[3] and elapsed < args.check_budget + 60:
+                continue  # every box is done: let it finish
             projected = "cut at the budget"
             break
     if projected is None:
@@ -324,14 +367,13 @@ def run_check_child(row: dict, args, workdir: str) -> dict:
         return {"ok": res["ok"], "reason": res["reason"], "seconds": res["seconds"],
                 "per_box": fl.get("seconds_per_box"), "boxes": res["stats"].get("boxes")}
     _stop(proc)
-    last = _last_progress(prog)
-    if last is None:
+    est = _check_rate(prog)
+    if est is None:
         return {"extrapolated": True, "why": projected, "done": 0,
                 "elapsed": time.perf_counter() - t0}
-    t, done, total = float(last[0]), int(last[1]), int(last[2])
-    rate = t / max(done, 1)
+    rate, total_s, done, total, t = est
     return {"extrapolated": True, "why": projected, "done": done, "total": total,
-            "elapsed": t, "per_box": rate, "seconds": rate * total}
+            "elapsed": t, "per_box": rate, "seconds": total_s}
 
 
 def _g(x, digits=4) -> str:
@@ -347,9 +389,14 @@ def format_row(row: dict, check: dict | None) -> str:
         return "| " + " | ".join(cells + [f"failed: {row['failed']}"] + [""] * 7) + " |"
     if "timeout" in row:
         lp = row.get("last_progress")
-        seen = f"; {lp[1]} boxes evaluated after {float(lp[0]):.0f} s" if lp else ""
-        msg = (f"not measured: over the time budget (certify > {row['timeout']:.0f} s"
-               f"{seen})")
+        if "build_s" not in row:
+            what = "the build did not finish"
+        elif lp:
+            what = (f"certify unfinished: {lp[1]} boxes evaluated in {float(lp[0]):.0f} s, "
+                    f"best lower bound {float(lp[2]):.3g}")
+        else:
+            what = "certify unfinished"
+        msg = f"not measured: over the time budget ({row['timeout']:.0f} s; {what})"
         return "| " + " | ".join(cells + [msg, "", "", "", _g(row.get("build_s"), 3)]
                                  + [""] * 4) + " |"
     cert_s = f"{row['certify_s']:.2f}"
@@ -407,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat is None:
         args.repeat = 1 if args.quick else 3
     if args.check_budget is None:
-        args.check_budget = 20.0 if args.quick else 600.0
+        args.check_budget = 10.0 if args.quick else 600.0
 
     if args._case:
         measure_case(args._case, args.repeat, args.cheap, args._naive, args.certify_jobs,
@@ -453,9 +500,10 @@ def main(argv: list[str] | None = None) -> int:
         scaled = row["float_points"] < row["evaluated"]
         how = (f"timed on {row['float_points']} points, scaled linearly to {row['evaluated']}"
                if scaled else f"timed on all {row['evaluated']} points")
+        how += f"; median of {row['float_reps']}" if row["float_reps"] > 1 else "; one run"
         print(f"- ours vs float64, {expr} {route} eps={eps:.0e}: certify "
               f"{row['certify_s']:.3f} s (engine alone {row['engine_s']:.3f} s) / float64 "
-              f"{row['float_s']:.5f} s at {row['evaluated']} points ({how}; median of 3) = "
+              f"{row['float_s']:.5f} s at {row['evaluated']} points ({how}) = "
               f"{row['certify_s'] / row['float_s']:.0f}x (engine alone "
               f"{row['engine_s'] / row['float_s']:.0f}x)")
     for row in rows:
@@ -469,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
               f"width ({width}): grid hints {nv['grid'] * 1e3:.3f} ms/box (chunks of "
               f"{nv['grid_chunk']}), every anchor explicit {nv['naive'] * 1e3:.3f} ms/box "
               f"(chunks of {nv['naive_chunk']}) -> naive/ours = "
-              f"{nv['naive'] / nv['grid']:.1f}x per box (median of 3); boxes meeting "
+              f"{nv['naive'] / nv['grid']:.1f}x per box (medians of {nv['grid_reps']} and "
+              f"{nv['naive_reps']} runs); boxes meeting "
               f"epsilon: {nv['grid_met']} vs {nv['naive_met']}, median bound "
               f"{nv['grid_median_upper']:.3g} vs {nv['naive_median_upper']:.3g}")
     print()

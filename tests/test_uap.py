@@ -305,13 +305,58 @@ def test_certified_bounds_are_sound(name):
 @pytest.mark.parametrize("name", INTERPOLATION + RELU)
 def test_checker_accepts_engine_certificate(name):
     """The engine's certificate passes the independent checker (both backends, except the
-    2-D covers: flint only, see FLINT_ONLY) and the conformance statement."""
+    2-D and 3-D covers: flint only, see FLINT_ONLY) and the conformance statement."""
     _, _, cert, _ = certified(name)
     backend = "flint" if name in FLINT_ONLY else "both"
-    ok, reason = check_certificate(cert, backend)
+    ok, reason = check_certificate(cert, backend, jobs=2)
     assert ok, f"{name}: {reason}"
     ok, why = conformance(cert)
     assert ok, why
+
+
+@pytest.mark.parametrize("name", INTERPOLATION + RELU)
+def test_a_priori_bound_is_sound(name):
+    """The proved a-priori bound is an upper bound: >= the dense mpmath maximum and >= the
+    certified witness bound L."""
+    _, result, cert, built = certified(name)
+    bound = built.bound["bound"]
+    dense, at, _ = _dense_max(name)
+    assert dense <= bound, f"{name}: |N - f| = {float(dense)} at {at} > a-priori {bound}"
+    assert result.lower <= bound
+    assert cert["parameters"]["a_priori_bound"] == bound
+
+
+@pytest.mark.parametrize("spec_obj", [
+    expr_spec("sin(3*x)", "x", -1, 1, {}, mode="prove", epsilon=0.3),
+    expr_spec("abs(x) - x**2/2", "x", -1, 2, {"lipschitz": 2}, mode="prove", epsilon=0.3),
+    expr_spec("cos(2*x)", "x", -1, 1, {"route": "relu", "knots": 6}, mode="prove",
+              epsilon=0.3),
+], ids=["interpolation", "lipschitz", "relu"])
+def test_resources_chosen_from_epsilon(spec_obj):
+    """Resources not given are chosen so that the a-priori bound is <= epsilon; the bound
+    then holds for the built network (dense mpmath), and the engine proves the claim."""
+    spec = parse_spec(spec_obj)
+    result, cert, built = certify_uap(spec)
+    assert built.bound["bound"] <= spec.epsilon
+    err = MpError(built.net, spec.parsed_target.expr)
+    pts = np.linspace(spec.lo[0, 0], spec.hi[0, 0], 500)
+    assert max(err([x]) for x in pts) <= built.bound["bound"]
+    assert result.holds, result.message
+    assert cert["claim"]["upper"] <= spec.epsilon
+
+
+def test_exact_constant_target():
+    """A constant target is reproduced exactly (every value the same): the claim holds
+    and the witness lower bound of |N - f| is a number in [0, |e|], not below 0."""
+    spec = parse_spec(expr_spec("2.5", "x", 0, 1, {"p": 4}, mode="prove", epsilon=0.1))
+    result, cert, built = certify_uap(spec)
+    assert result.holds, result.message
+    err = MpError(built.net, spec.parsed_target.expr)
+    assert err(result.witness_x) <= MP_SLACK  # N = f exactly; mpmath rounds at 30 digits
+    assert 0 <= result.upper <= 1e-12
+    assert result.lower >= 0, f"witness lower bound of |N - f| is {result.lower!r} < 0"
+    ok, reason = check_certificate(cert, "both")
+    assert ok, reason
 
 
 # -- 3: the engine's enclosure contains the error ----------------------------------------
@@ -595,6 +640,12 @@ def test_tamper_tree(edit, match):
     _rejected(cert, match=match)
 
 
+def test_tamper_bound_missing():
+    cert = relaxed()
+    cert["cover"][0]["bounds"].pop()
+    _rejected(cert, match="bounds")
+
+
 def test_tamper_extra_leaf_with_bound():
     """An extra leaf with its own bound: the tree no longer ends where it should."""
     cert = relaxed()
@@ -656,6 +707,19 @@ def test_tamper_ridge_certificate():
     c3["claim"]["upper"] = total / 2
     c3["claim"]["lower"] = min(c3["claim"]["lower"], total / 2)
     _rejected(c3, "flint")
+
+
+def test_tamper_parameters():
+    """Resources and the a-priori bound recorded in the certificate are the construction's:
+    a certificate stating a false a-priori bound (1e-9, while |N - f| reaches 0.02) and
+    false resource counts must not pass both the checker and the conformance statement."""
+    cert = relaxed()
+    cert["parameters"].update(a_priori_bound=1e-9, tokens=3, anchors=2, parameters=7)
+    dense, _, _ = _dense_max("sin3x")
+    assert dense > 1e-9
+    ok, _ = check_certificate(cert, "flint")
+    ok_c, why = conformance(cert)
+    assert not (ok and ok_c), f"accepted with false parameters: {why}"
 
 
 def test_tamper_code_in_expression_is_refused(monkeypatch, capfd):
@@ -731,6 +795,18 @@ def test_bad_input_refused_in_one_line(case, capfd):
     if needle is not None:
         assert needle in msg, msg
     assert "hi" not in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("expr, lo, hi", [
+    ("sqrt(x - 1)", 1, 2),
+    ("log(x)", 1e-12, 1),
+    ("1/x", 1e-12, 1),
+])
+def test_targets_defined_on_the_domain_are_accepted(expr, lo, hi):
+    """Each target is defined (finite) on the whole closed domain: the spec is not refused
+    as 'cannot be enclosed' (the argument of sqrt is >= 0, of log and 1/x > 0)."""
+    built = build_uap(parse_spec(expr_spec(expr, "x", lo, hi, {"p": 8})))
+    assert len(built.net.layers) == 3
 
 
 @pytest.mark.parametrize("case", ["unknown kind", "unknown variable", "lo = hi", "lo > hi",

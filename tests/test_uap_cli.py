@@ -7,6 +7,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -180,6 +182,10 @@ BAD_TARGETS = {
         "domain": {"lo": 0, "hi": 1}, "construction": {"route": "relu", "p": 8},
         "mode": "prove", "epsilon": 0.1},
     "malformed JSON": '{"theorem": "uap", ',
+    # beta = kappa / Delta^2 is beyond the float range: refused, not an internal error
+    "domain too narrow": expr_spec("x", 0, 1e-160, {"p": 4}, epsilon=0.1),
+    # values beyond the float range on the domain (e^1000): refused, not an internal error
+    "values overflow": expr_spec("exp(1000*x)", 0, 1, {"p": 16}, epsilon=0.1),
 }
 
 
@@ -226,3 +232,29 @@ def test_existing_output_not_overwritten_without_force(tmp_path, capsys):
                           capsys)
     assert code == 0, err
     assert json.loads(cert.read_text())["theorem"] == "uap"
+
+
+def test_certificate_independent_of_jobs(tmp_path, capsys):
+    """The certificate is byte-identical whether the boxes ran in 1 or 2 processes, and the
+    checker's verdict does not depend on its worker count."""
+    spec = _write(tmp_path, expr_spec("sin(3*x)", -1, 1, {"p": 16}, epsilon=0.15))
+    one, two = str(tmp_path / "one.json"), str(tmp_path / "two.json")
+    assert _run(["certify", spec, "--out", one, "--jobs", "1"], capsys)[0] == 0
+    assert _run(["certify", spec, "--out", two, "--jobs", "2"], capsys)[0] == 0
+    assert open(one).read() == open(two).read()
+    code, out, err = _run(["check", two, "--backend", "flint", "--jobs", "2"], capsys)
+    assert code == 0, out + err
+    assert "conformance: verified" in out
+
+
+def test_exact_target_in_measure_mode_terminates(tmp_path):
+    """A constant target is reproduced exactly (sup error 0), so no finite tolerance can be
+    met relative to L = 0: the command must still end promptly (certified or not), not
+    refine for minutes.  Run in a subprocess so that a hang cannot block the suite."""
+    spec = _write(tmp_path, expr_spec("1", 0, 1, {"p": 4}, mode="measure", tol=0.5))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "certify.cli", "certify", spec,
+                               "--jobs", "1"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("attncert certify did not end within 20 s for the target 1 on [0, 1]")
+    assert proc.returncode in (0, 1), proc.stderr

@@ -113,7 +113,7 @@ class CheckedHead:
 
     # -- items of the LP for one box -------------------------------------------------------
 
-    def items(self, X: list[tuple[float, float]]):
+    def items(self, X: list[tuple[float, float]], shift: tuple[int, ...] | None = None):
         """Weight bounds and item data for the box ``X`` (float ends per variable).
 
         Returns ``(wlo, whi, V, dB, v0)``: exact lower/upper weight bounds per item, item
@@ -138,6 +138,8 @@ class CheckedHead:
                 r = min(bisect.bisect_left(ax, mid), n_a - 1)
                 if r > 0 and abs(ax[r - 1] - mid) < abs(ax[r] - mid):
                     r -= 1
+                if shift is not None:  # another reference column (any one is valid)
+                    r = min(max(r + shift[a], 0), n_a - 1)
                 s = min(max(r - g.K[a], 0), n_a - g.W[a])
                 win = range(s, s + g.W[a])
                 mr = g.axes_b[a][r]
@@ -371,17 +373,32 @@ class OutputChecker:
             return None
         return val if math.isfinite(self.bk.lb(val)) and math.isfinite(self.bk.ub(val)) else None
 
-    def output_set(self, X: list[tuple[float, float]]) -> Any | None:
-        """A set containing ``N(x)`` for every x in the box (None if not bounded)."""
+    def output_set(self, X: list[tuple[float, float]], refine: bool = False) -> Any | None:
+        """A set containing ``N(x)`` for every x in the box (None if not bounded).
+
+        With ``refine``, each head also tries the reference columns next to the nearest
+        one (axis by axis) and intersects the enclosures: on a box that is wide against
+        the anchor spacing the per-weight bounds depend on the reference, and every choice
+        gives a valid enclosure.
+        """
         total = self.const
         for ch in self.heads:
-            it = ch.items(X)
-            if it is None:
+            best = None
+            shifts: list[tuple[int, ...] | None] = [None]
+            if refine and ch.grid is not None:
+                k = len(ch.grid.axes)
+                shifts += [tuple(sg if b == a else 0 for b in range(k))
+                           for a in range(k) for sg in (-1, 1)]
+            lo, hi = -math.inf, math.inf
+            for sh in shifts:
+                it = ch.items(X, sh)
+                s = None if it is None else _lp_set(self.bk, it[0], it[1], it[2])
+                if s is not None:
+                    lo, hi = max(lo, self.bk.lb(s)), min(hi, self.bk.ub(s))
+                    best = True
+            if best is None or not lo <= hi:
                 return None
-            s = _lp_set(self.bk, it[0], it[1], it[2])
-            if s is None:
-                return None
-            total = total + s
+            total = total + self.bk.interval(lo, hi)
         return total
 
     def error_at(self, x: list[float]) -> Any | None:
@@ -406,6 +423,12 @@ class OutputChecker:
             e0 = o - F
             e_lo, e_hi = bk.lb(e0), bk.ub(e0)
             best = max(-e_lo, e_hi)
+            if best > upper:
+                o = self.output_set(X, refine=True)
+                if o is not None:
+                    e0 = o - F
+                    e_lo, e_hi = max(e_lo, bk.lb(e0)), min(e_hi, bk.ub(e0))
+                    best = max(-e_lo, e_hi)
             if best <= upper or self.gradient is None:
                 return best
         if self.gradient is None:
