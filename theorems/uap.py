@@ -442,7 +442,9 @@ def interpolant_error(target: Target, ys: list[Fraction], lip: float | None) -> 
     ``sign``/``heaviside`` hulls where f has kinks).  With s the chord slope, ``f(y) - P(y)
     = int_{y_i}^y (f' - s)``, which is at most ``theta h (m2 - s)`` and at most ``(1 - theta)
     h (s - m1)``; the smaller of the two is at most ``h (m2 - s)(s - m1) / (m2 - m1) <= h
-    (m2 - m1) / 4``, and symmetrically from below.  With a Lipschitz constant instead,
+    (m2 - m1) / 4``, and symmetrically from below.  Where f is C^2 on the interval,
+    ``|f - P| <= h^2 max |f''| / 8`` (the classical bound, with an enclosure of f'').  With a
+    Lipschitz constant instead,
     ``|f - P| <= 2 theta (1 - theta) Lambda h <= Lambda h / 2``.  The bound is the largest
     over the intervals (``inf`` if neither is available).
     """
@@ -456,6 +458,15 @@ def interpolant_error(target: Target, ys: list[Fraction], lip: float | None) -> 
         with np.errstate(invalid="ignore", over="ignore"):
             osc = (m2 - m1) * (1 + 2 ** -50)
         best = np.where(np.isfinite(osc), h * osc / 4, np.inf)
+    except InputError:
+        pass
+    try:
+        f2 = hessian(target.expr, 1)[0][0]
+        s1, s2 = enclose_numpy(f2, [lo], [hi])
+        with np.errstate(invalid="ignore", over="ignore"):
+            M = np.maximum(np.abs(s1), np.abs(s2)) * (1 + 2 ** -50)
+            c2 = h * h * M / 8 * (1 + 2 ** -50)
+        best = np.minimum(best, np.where(np.isfinite(c2), c2, np.inf))
     except InputError:
         pass
     if lip is not None:
