@@ -121,6 +121,10 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
     best, best_k, best_c = 0.0, 0, (lo + hi) / 2
     evaluated, ok, message = 0, True, ""
     root = np.maximum(hi - lo, np.finfo(float).tiny)
+    scale = max([abs(o.const[0]) + abs(o.const[1]) for o in outputs] + [
+        float(np.max(np.abs(ph.Vmin)) + np.max(np.abs(ph.Vmax))) for o in outputs
+        for ph in o.heads] + [1e-300])
+    floor = scale * 2.0 ** -40
     active = [(k, np.array([1], dtype=np.int64), lo[None, :].astype(float),
                hi[None, :].astype(float), np.zeros(1, dtype=np.int64)) for k in range(len(outputs))]
     try:
@@ -153,6 +157,10 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
                 ok, message = False, "counterexample"
                 break
             threshold = (epsilon if mode == "prove" else best * (1 + SAFETY * tol)) / (1 + SLACK)
+            if mode == "measure":
+                # An absolute floor ends the search where the error is negligible (e.g. an
+                # exactly representable target): such a run reports no measure claim.
+                threshold = max(threshold, floor)
             nxt = []
             for k, ids, blo, bhi, depth, u, contrib in results:
                 done = u <= threshold
@@ -185,8 +193,8 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
 
     x = np.asarray(best_c, dtype=float)
     # Room below the engine's own witness bound for the checker's independent rounding.
-    lower = float(iv.down(np.float64(witness_lower(outputs[best_k], target, x)
-                                     * (1 - SLACK))))
+    lower = max(0.0, float(iv.down(np.float64(witness_lower(outputs[best_k], target, x)
+                                              * (1 - SLACK)))))
     upper = max(c.upper() for c in covers)
     upper = float(iv.up(np.float64(upper * (1 + SLACK / 2)))) if math.isfinite(upper) else upper
     holds, counterexample = ok, None
@@ -205,6 +213,9 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
     elif ok:
         holds = math.isfinite(upper) and Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower)
         message = "holds" if holds else "tolerance not reached"
+        if not holds and upper <= floor * (1 + SLACK):
+            message = (f"the error is at most {upper:.3g} everywhere, with no positive lower "
+                       f"bound to measure against; use mode prove with an epsilon")
     return BoxResult(holds, lower, upper, covers, x, best_k, evaluated,
                      time.perf_counter() - start, message, counterexample)
 

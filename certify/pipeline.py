@@ -7,6 +7,7 @@ from typing import Any
 
 from certify.certificate import build_certificate
 from certify.engine import Result, certify_built
+from certify.errors import InputError
 from certify.spec import Spec, parse_spec
 from theorems.constructions import module_for
 
@@ -59,7 +60,11 @@ def build_uap(spec: Spec):
 
     lo, hi = spec.lo[:, 0], spec.hi[:, 0]
     check_enclosable(spec.parsed_target, lo, hi)
-    return resolve(spec.parsed_target, lo, hi, spec.construction, spec.epsilon)
+    try:
+        return resolve(spec.parsed_target, lo, hi, spec.construction, spec.epsilon)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise InputError(f"cannot build the network for this domain and these resources "
+                         f"({exc})") from None
 
 
 def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
@@ -70,7 +75,7 @@ def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None =
     from certify.certificate import build_box_certificate
     from certify.exact_scores import analyse, grid_structure
     from certify.targets import NumpyTarget
-    from theorems.uap import normal_construction
+    from theorems.uap import normal_construction, parameters_json
 
     if built is None:
         built = build_uap(spec)
@@ -96,20 +101,8 @@ def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None =
                                spec.tol, spec.epsilon, progress, jobs, scheduler)
     cert = None
     if result.holds:
-        parameters = dict(built.parameters())
-        parameters["a_priori_bound"] = built.bound["bound"]
         cert = build_box_certificate(spec.target, lo, hi,
                                      normal_construction(built, spec.construction),
-                                     _jsonable(parameters), built.net, built.hints, result,
+                                     parameters_json(built), built.net, built.hints, result,
                                      spec.mode, spec.tol, spec.epsilon, cover)
     return result, cert, built
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and obj != obj:
-        return None
-    return obj

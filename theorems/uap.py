@@ -152,7 +152,10 @@ def _f_arb(expr: Expr, point: list[Fraction]) -> arb:
 def _float_mid(x: arb) -> float:
     if not x.is_finite():
         raise InputError("target value at an anchor is not finite")
-    return float(x.mid())
+    v = float(x.mid())
+    if not math.isfinite(v) or abs(v) > 1e300:
+        raise InputError("target value at an anchor exceeds the binary64 range")
+    return v
 
 
 def score_perturbation(hs: HeadScores, ideal_A: list[Fraction],
@@ -783,6 +786,25 @@ def normal_construction(built: Built, given: dict[str, Any]) -> dict[str, Any]:
     return c
 
 
+def parameters_json(built: Built) -> dict[str, Any]:
+    """The ``parameters`` a certificate records: resources and the a-priori bound."""
+    out = dict(built.parameters())
+    out["a_priori_bound"] = built.bound["bound"]
+    return _jsonable(out)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and (obj != obj or obj in (math.inf, -math.inf)):
+        return None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 def conformance(cert_obj: dict[str, Any]) -> tuple[bool, str]:
     """Is the certificate's network the one this theorem builds for its target, domain and
     construction?  ``(True, summary)`` or ``(False, reason)``; a separate statement from the
@@ -802,6 +824,8 @@ def conformance(cert_obj: dict[str, Any]) -> tuple[bool, str]:
     hints = [h.to_json_obj() if h is not None else None for h in built.hints]
     if hints != cert_obj.get("structure", {}).get("grids"):
         return False, "grid hints differ from the construction's"
+    if parameters_json(built) != cert_obj.get("parameters"):
+        return False, "parameters (resources, a-priori bound) differ from the construction's"
     return True, (f"the network is theorem uap, route {built.construction['route']}, "
                   f"with {built.resources['anchors']} anchors and {built.resources['heads']} "
                   f"head(s)")
