@@ -11,9 +11,9 @@ Every number is measured in this one run.  Cases (``--quick``: the first three m
 Each case runs in a child process (``certify_uap`` serial, ``--certify-jobs``); its
 certificate is written under /tmp and checked with ``run_check(cert, "flint", jobs)`` in
 another child process with a time limit (``--check-budget``).  A check that would exceed
-the budget (projected from its progress once a few hundred boxes are done, or cut at the
-budget) is reported with its measured rate and the extrapolated total, labelled
-"extrapolated".
+the budget (projected from the slope of its progress reports once a few hundred boxes and
+three reports are in, or cut at the budget) is reported with its measured rate and the
+extrapolated total, labelled "extrapolated".
 
 Table columns: anchors / heads / parameters and the a-priori bound of the construction;
 certified U and witness L of the claim; boxes = leaves of the certificate's cover;
@@ -27,7 +27,8 @@ Ratio lines:
 
 1. ours vs float64: certify time over a plain float64 evaluation of the network
    (``built.net.evaluate_float(X)``, X of shape (N, d, 1), uniform random points in the
-   domain, chunks of 2000) at N = boxes the engine evaluated; timed on min(N, 20000)
+   domain, chunks of up to 2000 points, fewer so that a chunk holds at most 2^24
+   first-layer activations) at N = boxes the engine evaluated; timed on min(N, 20000)
    points -- fewer when that passes 10 s (many anchors make every point expensive) -- and
    scaled linearly when fewer than N were timed (labelled); median of up to 3 runs.
 2. ours vs naive rigorous: ``error_bounds`` per box with the grid hints (far anchors
@@ -71,6 +72,8 @@ CASES = {
 FLOAT_CAP = 20_000
 FLOAT_CHUNK = 2000
 FLOAT_TIME = 10.0
+#: Activations per evaluate_float call (float64 elements of the first layer's output).
+FLOAT_ELEMENTS = 1 << 24
 NAIVE_BOXES = 300
 #: Repeat a naive-ratio timing (up to 3 runs) only while the runs so far took less.
 NAIVE_TIME = 30.0
@@ -108,28 +111,37 @@ def leaf_widths(cover, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return (hi - lo)[None, :] / np.exp2(halvings)
 
 
-def time_float(net, n_points: int, lo: np.ndarray, hi: np.ndarray, reps: int = 3):
-    """Seconds of plain float64 evaluation at n_points, and the points actually timed.
+def float_chunk(net) -> int:
+    """Points per ``evaluate_float`` call: FLOAT_CHUNK, fewer so that a call's activations
+    (points x width x tokens after the first layer) stay under FLOAT_ELEMENTS."""
+    per_point = int(np.prod(net.layers[0].out_shape))
+    return max(16, min(FLOAT_CHUNK, FLOAT_ELEMENTS // per_point))
 
-    Timed on min(n_points, FLOAT_CAP) uniform random points in chunks of FLOAT_CHUNK, but
-    stopping after the chunk that passes FLOAT_TIME seconds; scaled linearly to n_points.
-    Median of up to ``reps`` runs (repeated while the runs so far took < FLOAT_TIME).
+
+def time_float(net, n_points: int, lo: np.ndarray, hi: np.ndarray, reps: int = 3):
+    """Seconds of plain float64 evaluation at n_points; the points timed, runs, chunk.
+
+    Timed on min(n_points, FLOAT_CAP) uniform random points in chunks of
+    :func:`float_chunk`, stopping after the chunk that passes FLOAT_TIME seconds; scaled
+    linearly to n_points.  Median of up to ``reps`` runs (repeated while the runs so far
+    took < FLOAT_TIME).
     """
     m = min(n_points, FLOAT_CAP)
+    chunk = float_chunk(net)
     rng = np.random.default_rng(0)
     X = (lo + (hi - lo) * rng.random((m, len(lo))))[:, :, None]
     per_point, timed = [], m
     while len(per_point) < reps and (not per_point or sum(per_point) * timed < FLOAT_TIME):
         t0 = time.perf_counter()
         done = 0
-        for s in range(0, m, FLOAT_CHUNK):
-            net.evaluate_float(X[s:s + FLOAT_CHUNK])
-            done = min(s + FLOAT_CHUNK, m)
+        for s in range(0, m, chunk):
+            net.evaluate_float(X[s:s + chunk])
+            done = min(s + chunk, m)
             if time.perf_counter() - t0 > FLOAT_TIME:
                 break
         timed = done
         per_point.append((time.perf_counter() - t0) / done)
-    return statistics.median(per_point) * n_points, timed, len(per_point)
+    return statistics.median(per_point) * n_points, timed, len(per_point), chunk
 
 
 def time_naive(spec, built, result, reps: int = 3) -> dict:
@@ -211,8 +223,8 @@ def measure_case(name: str, repeat: int, cheap: float, naive: bool, certify_jobs
                engine_s=statistics.median(engines), evaluated=result.evaluated,
                leaves=sum(len(c.leaves) for c in result.covers), upper=result.upper,
                lower=result.lower, holds=bool(result.holds), message=result.message)
-    t_float, m, reps = time_float(built.net, result.evaluated, lo, hi)
-    row.update(float_s=t_float, float_points=m, float_reps=reps)
+    t_float, m, reps, chunk = time_float(built.net, result.evaluated, lo, hi)
+    row.update(float_s=t_float, float_points=m, float_reps=reps, float_chunk=chunk)
     if naive and result.covers:
         row["naive"] = time_naive(spec, built, result)
     if cert is not None:
@@ -348,8 +360,10 @@ def run_check_child(row: dict, args, workdir: str) -> dict:
         est = _check_rate(prog)
         if est is not None:
             rate, total_s, done, total, t = est
-            if done >= PROJECT_BOXES and t >= PROJECT_AFTER_S and done < total \
-                    and total_s > 1.25 * args.check_budget:
+            # Project only from a slope (three reports or more): the first report also
+            # carries the one-time setup, which can be most of it for large grids.
+            if (len(_progress(prog)) >= 3 and done >= PROJECT_BOXES and t >= PROJECT_AFTER_S
+                    and done < total and total_s > 1.25 * args.check_budget):
                 projected = "projected from progress"
                 break
         if elapsed > args.check_budget:
@@ -500,12 +514,13 @@ def main(argv: list[str] | None = None) -> int:
         scaled = row["float_points"] < row["evaluated"]
         how = (f"timed on {row['float_points']} points, scaled linearly to {row['evaluated']}"
                if scaled else f"timed on all {row['evaluated']} points")
+        how += f", chunks of {row['float_chunk']}"
         how += f"; median of {row['float_reps']}" if row["float_reps"] > 1 else "; one run"
-        print(f"- ours vs float64, {expr} {route} eps={eps:.0e}: certify "
-              f"{row['certify_s']:.3f} s (engine alone {row['engine_s']:.3f} s) / float64 "
-              f"{row['float_s']:.5f} s at {row['evaluated']} points ({how}) = "
-              f"{row['certify_s'] / row['float_s']:.0f}x (engine alone "
-              f"{row['engine_s'] / row['float_s']:.0f}x)")
+        r_all, r_eng = row["certify_s"] / row["float_s"], row["engine_s"] / row["float_s"]
+        print(f"- ours vs float64, {expr} {route} eps={eps:.0e} ({row['anchors']} anchors): "
+              f"certify {row['certify_s']:.3f} s (engine alone {row['engine_s']:.3f} s) / "
+              f"float64 {row['float_s']:.4g} s at {row['evaluated']} points ({how}) = "
+              f"{r_all:.3g}x (engine alone {r_eng:.3g}x)")
     for row in rows:
         nv = row.get("naive")
         if not nv:

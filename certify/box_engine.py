@@ -124,7 +124,7 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
     scale = max([abs(o.const[0]) + abs(o.const[1]) for o in outputs] + [
         float(np.max(np.abs(ph.Vmin)) + np.max(np.abs(ph.Vmax))) for o in outputs
         for ph in o.heads] + [1e-300])
-    floor = scale * 2.0 ** -40
+    floor = scale * 2.0 ** -44
     active = [(k, np.array([1], dtype=np.int64), lo[None, :].astype(float),
                hi[None, :].astype(float), np.zeros(1, dtype=np.int64)) for k in range(len(outputs))]
     try:
@@ -157,6 +157,8 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
                 ok, message = False, "counterexample"
                 break
             threshold = (epsilon if mode == "prove" else best * (1 + SAFETY * tol)) / (1 + SLACK)
+            if mode == "prove":
+                threshold -= floor
             if mode == "measure":
                 # An absolute floor ends the search where the error is negligible (e.g. an
                 # exactly representable target): such a run reports no measure claim.
@@ -196,7 +198,10 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
     lower = max(0.0, float(iv.down(np.float64(witness_lower(outputs[best_k], target, x)
                                               * (1 - SLACK)))))
     upper = max(c.upper() for c in covers)
-    upper = float(iv.up(np.float64(upper * (1 + SLACK / 2)))) if math.isfinite(upper) else upper
+    # Room for the checker's independent rounding: relative, plus an absolute part for
+    # errors near zero.
+    upper = (float(iv.up(np.float64(upper * (1 + SLACK / 2) + floor)))
+             if math.isfinite(upper) else upper)
     holds, counterexample = ok, None
     if mode == "prove":
         holds = False
