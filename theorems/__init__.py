@@ -1,1 +1,1 @@
-"""One module per lemma or theorem of MATH.md; see :mod:`theorems.registry`."""
+"""One module per lemma or theorem of docs/mathematics.md; see :mod:`theorems.registry`."""

@@ -1,4 +1,6 @@
-"""Lemma I: attention as interpolation (MATH.md section 3; the paper's numbering: unknown).
+"""Lemma I: attention as interpolation (docs/mathematics.md, section 3).
+
+The paper's numbering of this lemma: unknown.
 
 Anchors ``L_j = a + j Delta`` (``j = 0..p-1``, ``Delta = (b - a)/(p - 1)``), a query carrying
 ``y`` and keys ``beta (2 L_j, -L_j^2)``: the scores are ``beta (2 L_j y - L_j^2)``, the
@@ -204,7 +206,7 @@ def a_priori_bound_I3_outside(kap: Any = kappa, delta: Any = 1,
 
 
 def i3_series(kap: Any = kappa, delta: Any = Delta) -> sp.Expr:
-    """The I3 bound of MATH.md as an unevaluated infinite series.
+    """The I3 bound of docs/mathematics.md as an unevaluated infinite series.
 
     Parameters
     ----------
@@ -540,6 +542,6 @@ def entry() -> TheoremEntry:
                     sp.Gt(kappa, 0, evaluate=False)),
         conclusion=sp.Le(sp.Abs(o(y) - range_expr(y, a_s, b_s)), i3_series(kappa, Delta)),
         statement="|o(y) - Range_[a,b](y)| <= Delta (1/2 + 2 sum_{k>=1} (k+1) e^{-kappa k^2}) "
-                  "for every real y (I3), with I1, I2, I4, I5 as in MATH.md section 3",
+                  "for every real y (I3), with I1, I2, I4, I5 as in docs/mathematics.md, section 3",
         obligations=obligations, construction=None,
         a_priori_bound=a_priori_bound_I3(kappa, Delta))

@@ -1,4 +1,4 @@
-"""Lemma S: softmax concentrates (MATH.md section 2; paper Lemma C.1 in v1, F.1 in v2).
+"""Lemma S: softmax concentrates (docs/mathematics.md, section 2; paper Lemma C.1 in v1, F.1 in v2).
 
 For scores ``s in R^m`` with maximum ``s*`` and an index set J with ``s_j <= s* - delta``
 for ``j in J``: ``softmax(s)_j <= exp(s_j - s*)`` and
@@ -91,8 +91,8 @@ def entry() -> TheoremEntry:
         id=ID, title="Lemma S: softmax concentrates",
         paper={"v1": "Lemma C.1", "v2": "Lemma F.1"},
         paper_claim="softmax mass of scores delta below the maximum is exponentially small "
-                    "in delta (the paper's exact statement and constants: unknown; MATH.md "
-                    "section 2 restates it)",
+                    "in delta (the paper's exact statement and constants: unknown; "
+                    "docs/mathematics.md, section 2 restates it)",
         hypotheses=(sp.Le(s_j, s_star - delta_nn, evaluate=False),
                     sp.Ge(delta_nn, 0, evaluate=False)),
         conclusion=sp.Le(sp.Sum(sm(i), (i, 1, J)), a_priori_bound()),

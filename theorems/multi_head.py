@@ -1,4 +1,4 @@
-"""Theorem T2: multi-head attention with a token-wise affine map (MATH.md section 5).
+"""Theorem T2: multi-head attention with a token-wise affine map (docs/mathematics.md, section 5).
 
 Paper: Thm 3.2 (v1), Thm 3.9 (v2).  Claim: with a token-wise affine map (shared weights
 plus a per-position bias) and H heads, the shared target ``Range_[a,b](w . x_k + t)`` is

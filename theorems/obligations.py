@@ -41,7 +41,7 @@ fixes the obligation's kind and the discharger that runs it.  There are exactly 
     ``certify.check.verify.check_certificate`` (imported lazily; if it cannot be imported
     the status is ``failed`` with that reason, never skipped).
 ``open``  (:class:`Open`, :func:`discharge_open`)
-    Specified in a later issue, or not mechanised (the reason says which); the status is
+    Not implemented or not mechanised (the reason says which); the status is
     always ``open``, never proved.
 
 Statuses: ``proved-symbolic`` (identity, construction, reduction), ``verified-interval``
@@ -971,7 +971,7 @@ def discharge_instance(payload: Instance) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Open:
-    """An obligation whose construction or proof is specified in a later issue."""
+    """An obligation whose construction or proof is not mechanised (the reason says why)."""
 
     reason: str
 
@@ -1058,7 +1058,7 @@ class Obligation:
 
 @dataclass(frozen=True)
 class TheoremEntry:
-    """One lemma or theorem of MATH.md as the registry exposes it.
+    """One lemma or theorem of docs/mathematics.md as the registry exposes it.
 
     ``paper`` maps ``"v1"``/``"v2"`` to the paper's numbering (or ``"unknown"``);
     ``paper_claim`` is the paper's claim in asymptotic form, or ``"unknown"``;

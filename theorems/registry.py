@@ -13,7 +13,7 @@ import importlib
 from certify.errors import InputError
 from theorems.obligations import TheoremEntry
 
-#: Registered modules, in the order of MATH.md.
+#: Registered modules, in the order of docs/mathematics.md.
 MODULES: tuple[str, ...] = ("theorems.lemma_s", "theorems.lemma_i", "theorems.single_head",
                             "theorems.multi_head", "theorems.uap", "theorems.universal")
 

@@ -1,4 +1,4 @@
-"""Theorem T1: one softmax head with a sequence-wise affine map (MATH.md section 4).
+"""Theorem T1: one softmax head with a sequence-wise affine map (docs/mathematics.md, section 4).
 
 Paper: Thm 3.1 (v1), Thm 3.4 (v2).  Claim: for per-token targets
 ``Range_[a,b](w_k . x_k + t_k)`` on a compact domain there is a sequence-wise affine map

@@ -1,4 +1,4 @@
-"""Universal approximation with softmax attention (MATH.md section 6).
+"""Universal approximation with softmax attention (docs/mathematics.md, section 6).
 
 Paper: Thm 3.3 (v1); Lemma 3.11 and Thm 3.14 (v2).  Claims: (i) two-layer attention and
 (ii) one attention layer followed by a softmax, each with linear transformations only,
@@ -23,7 +23,8 @@ def entry() -> TheoremEntry:
     eps = sp.Symbol("epsilon", positive=True)
     X = sp.Symbol("X")
     f, N = sp.Function("f"), sp.Function("N")
-    later = "the universal-approximation construction is specified in its own issue"
+    later = ("not mechanised yet: the two-layer and sequence-to-sequence constructions "
+             "(docs/mathematics.md, section 6.3) are not implemented")
 
     def obligations() -> list[Obligation]:
         return [

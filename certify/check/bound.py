@@ -15,7 +15,7 @@ and evaluated with inclusion-isotone backend arithmetic (:mod:`certify.check.bac
 so the backend result contains the formula's value.  Exact rational precomputation
 (``Fraction``) is used where cancellation would otherwise cost precision.
 
-Method (the engine's, re-derived; MATH.md section 2 and the README's rigour model):
+Method (the engine's, re-derived; docs/mathematics.md, section 2 and the README's rigour model):
 
 1. Shift.  Softmax is shift invariant: ``w_j = E_j / sum_k E_k`` with ``E_j = exp(s_j - s_r)``
    for any reference column r.  Columns with ``B_j = 0`` exactly (constant scores) form
