@@ -190,6 +190,9 @@ def cmd_sweep(args) -> int:
 
     vary = sweep.parse_vary(args.vary or [])
     spec_obj = load_json_file(args.spec)
+    if isinstance(spec_obj, dict) and spec_obj.get("theorem") == "uap":
+        raise InputError("sweep supports theorems single-head and multi-head; certify uap "
+                         "specs one by one")
     stem = os.path.splitext(os.path.basename(args.spec))[0]
     printed: list[dict[str, Any]] = []
 
