@@ -96,7 +96,7 @@ def load_json_file(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh, parse_constant=_reject_constant, parse_float=_finite_float,
-                             object_pairs_hook=_unique_keys(path))
+                             object_pairs_hook=unique_keys(path))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -107,7 +107,7 @@ def load_json_file(path: str) -> Any:
         raise InputError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
 
 
-def _unique_keys(path: str):
+def unique_keys(path: str):
     """A JSON object hook that refuses duplicate keys (the last would silently win)."""
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -197,17 +197,7 @@ def parse_spec(obj: Any) -> Spec:
                              f"terms; theorem {theorem} has one head: use theorem multi-head")
         target.update(w=w.tolist(), t=t.tolist())
         construction = _parse_construction(_field(obj, "construction", "spec"))
-    mode = obj.get("mode", "measure")
-    if mode not in MODES:
-        raise InputError(f"mode must be one of {', '.join(MODES)}")
-    tol = real(obj.get("tol", 0.01), "tol")
-    if not 0 < tol <= 1:
-        raise InputError("tol must lie in (0, 1]")
-    epsilon = None
-    if mode == "prove":
-        epsilon = real(_field(obj, "epsilon", "spec"), "epsilon")
-        if epsilon <= 0:
-            raise InputError("epsilon must be > 0")
+    mode, tol, epsilon = _mode_tol_epsilon(obj, epsilon_needed=True)
     return Spec(theorem, target, lo, hi, construction, mode, tol, epsilon, obj)
 
 

@@ -43,7 +43,7 @@ from certify.check.model import OutputProblem, Rejected, latent_at, latent_range
 from certify.check.schema import Certificate, parse_certificate
 from certify.errors import InputError
 from certify.network import canonical_json
-from certify.spec import latent_affine, truncated_linear_terms
+from certify.spec import latent_affine, truncated_linear_terms, unique_keys
 
 Progress = Callable[[int, int], None]
 #: Boxes per task (and between progress reports).
@@ -385,18 +385,6 @@ def check_certificate(cert_obj: dict, backend: str = "both", jobs: int = 1,
     return ok, reason
 
 
-def _unique_keys(path: str):
-    """A JSON object hook that refuses duplicate keys (the last would silently win)."""
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:
-                raise InputError(f"{path}: duplicate key {k!r} in JSON")
-            out[k] = v
-        return out
-    return hook
-
-
 def load_certificate(path: str) -> Any:
     """The decoded JSON of a certificate file (duplicate keys and NaN refused).
 
@@ -411,7 +399,7 @@ def load_certificate(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh, parse_constant=reject_constant,
-                             object_pairs_hook=_unique_keys(path))
+                             object_pairs_hook=unique_keys(path))
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
