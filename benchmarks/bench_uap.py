@@ -411,7 +411,8 @@ def format_row(row: dict, check: dict | None) -> str:
         else:
             what = "certify unfinished"
         msg = f"not measured: over the time budget ({row['timeout']:.0f} s; {what})"
-        return "| " + " | ".join(cells + [msg, "", "", "", _g(row.get("build_s"), 3)]
+        # certified U (message), witness L, boxes, build s, then the four timing columns
+        return "| " + " | ".join(cells + [msg, "", "", _g(row.get("build_s"), 3)]
                                  + [""] * 4) + " |"
     cert_s = f"{row['certify_s']:.2f}"
     if len(row["certify_runs"]) > 1:

@@ -177,6 +177,8 @@ def prepare_output(out: OutputScores, grids: list[Grid | None]) -> PreparedOutpu
     boxes are evaluated together, vectorised over the heads)."""
     groups: dict = {}
     order = []
+    if len(grids) != len(out.heads):
+        raise ValueError("one grid (or None) per head is needed")
     for i, (hs, g) in enumerate(zip(out.heads, grids)):
         key = _grid_key(g, len(hs.A))
         key = ("single", i) if key is None else key
