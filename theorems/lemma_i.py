@@ -96,7 +96,11 @@ def _rational(x: Any) -> sp.Expr:
         return sp.Rational(x)
     if isinstance(x, Fraction):
         return sp.Rational(x.numerator, x.denominator)
-    return sp.sympify(x)
+    if isinstance(x, int) and not isinstance(x, bool):
+        return sp.Integer(x)
+    if isinstance(x, sp.Basic):
+        return x
+    raise TypeError(f"expected a number or a sympy expression, got {type(x).__name__}")
 
 
 def default_terms(kappa_value: Any) -> int:

@@ -56,6 +56,7 @@ The instance obligations check stored networks end to end.
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import sympy as sp
@@ -316,6 +317,20 @@ def _kernel_parts(N: int, M: int = TRUNCATION) -> dict[str, sp.Expr]:
             "trunc": trunc}
 
 
+def _number(v: Any) -> sp.Expr:
+    """A sympy number from an int, a Fraction or a sympy expression written in the code;
+    text is refused (nothing here parses strings)."""
+    if isinstance(v, bool) or isinstance(v, str):
+        raise TypeError("expected a number or a sympy expression, not text")
+    if isinstance(v, int):
+        return sp.Integer(v)
+    if isinstance(v, Fraction):
+        return sp.Rational(v.numerator, v.denominator)
+    if isinstance(v, sp.Basic):
+        return v
+    raise TypeError(f"expected a number or a sympy expression, got {type(v).__name__}")
+
+
 def kernel_tail(N: int, ratio: Any = None, scale: Any = 1) -> sp.Expr:
     """The geometric tail bound of :func:`theorems.uap.kernel_constants` for N terms.
 
@@ -323,15 +338,15 @@ def kernel_tail(N: int, ratio: Any = None, scale: Any = 1) -> sp.Expr:
     default ``ratio = ((K+2)/(K+1))^2``, ``scale = 1`` (other values: mutations in tests).
     """
     K = N + 1
-    c = sp.Rational(K + 2, K + 1) ** 2 if ratio is None else sp.sympify(ratio)
+    c = sp.Rational(K + 2, K + 1) ** 2 if ratio is None else _number(ratio)
     r = sp.exp(-kappa * K)
-    return sp.sympify(scale) * (K + 1) ** 2 * r**K / (1 - c * r)
+    return _number(scale) * (K + 1) ** 2 * r**K / (1 - c * r)
 
 
 def kernel_closed_form(N: int, two: Any = 2, **tail: Any) -> sp.Expr:
     """``c2 = 1 + 2 (sum_{k=1}^N (k+1)^2 e^{-kappa k^2} + tail)`` as in kernel_constants."""
     explicit = sp.Add(*[(k + 1) ** 2 * sp.exp(-kappa * k * k) for k in range(1, N + 1)])
-    return 1 + sp.sympify(two) * (explicit + kernel_tail(N, **tail))
+    return 1 + _number(two) * (explicit + kernel_tail(N, **tail))
 
 
 def kernel_reduction_obligation(two: Any = 2) -> Obligation:
@@ -376,12 +391,12 @@ def kernel_constants_obligation(ratio: Callable[[int], sp.Expr] | None = None,
     that and ``c r <= 1/2`` are verified over ``box``.
     """
     lo, hi = (sp.Rational(v) for v in box)
-    scale = sp.sympify(scale)
+    scale = _number(scale)
     cases = []
     for N in KERNEL_TERMS:
         P = _kernel_parts(N)
         K = int(P["K"])
-        c = sp.Rational(K + 2, K + 1) ** 2 if ratio is None else sp.sympify(ratio(K))
+        c = sp.Rational(K + 2, K + 1) ** 2 if ratio is None else _number(ratio(K))
         r = P["r"]
         rhs = (scale - 1) * sp.exp(kappa * K) / (1 - c * r) + c / (1 - c * r)
         b = ((kappa, lo, hi),)
