@@ -136,7 +136,7 @@ def analyse(net: AttentionNet) -> list[OutputScores]:
     """
     layers = net.layers
     if not (3 <= len(layers) <= 4 and isinstance(layers[1], Attention)
-            and isinstance(layers[2], SelectColumns)
+            and not layers[1].residual and isinstance(layers[2], SelectColumns)
             and (len(layers) == 3 or isinstance(layers[3], TokenAffine))):
         raise StructureError("expected layers affine, attention, select-columns and an "
                              "optional token-affine output map")

@@ -22,6 +22,11 @@ Layers
 ``Attention``
     ``sum_h W_O^h W_V^h Z softmax_col((W_K^h Z)^T (W_Q^h Z))``; softmax runs down each
     column of the score matrix, so output column j is a convex combination of values.
+    With ``residual`` the layer returns ``Z`` plus that sum (a Transformer's skip
+    connection); the JSON key ``"residual": true`` is written only when set.
+``RowSoftmax``
+    softmax down the rows of every column: ``Z[:, j] -> softmax(Z[:, j])`` (a softmax
+    applied token-wise to the attention output).
 ``SelectColumns``
     keeps the listed columns, in order.
 
@@ -95,12 +100,13 @@ class Head:
 @dataclass(frozen=True)
 class Attention:
     heads: tuple[Head, ...]
+    residual: bool = False
     kind: str = field(default="attention", init=False)
 
     def apply(self, Z: np.ndarray, queries: list[int] | None = None) -> np.ndarray:
         """Float64 output; only the query columns ``queries`` (all if None) are computed."""
-        out = 0.0
         Zq = Z if queries is None else Z[:, :, queries]
+        out = Zq.copy() if self.residual else 0.0
         for h in self.heads:
             Q = np.einsum("qi,Nim->Nqm", h.W_Q, Zq)
             K = np.einsum("qi,Nim->Nqm", h.W_K, Z)
@@ -122,7 +128,16 @@ class SelectColumns:
         return Z[:, :, list(self.columns)]
 
 
-Layer = SequenceAffine | TokenAffine | Attention | SelectColumns
+@dataclass(frozen=True)
+class RowSoftmax:
+    kind: str = field(default="softmax", init=False)
+
+    def apply(self, Z: np.ndarray) -> np.ndarray:
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True)
+
+
+Layer = SequenceAffine | TokenAffine | Attention | SelectColumns | RowSoftmax
 
 
 @dataclass(frozen=True)
@@ -195,8 +210,13 @@ def _layer_to_obj(layer: Layer) -> dict[str, Any]:
     if isinstance(layer, TokenAffine):
         return {"kind": layer.kind, "weight": layer.weight.tolist(), "bias": layer.bias.tolist()}
     if isinstance(layer, Attention):
-        return {"kind": layer.kind, "heads": [
+        obj = {"kind": layer.kind, "heads": [
             {k: getattr(h, k).tolist() for k in ("W_Q", "W_K", "W_V", "W_O")} for h in layer.heads]}
+        if layer.residual:
+            obj["residual"] = True
+        return obj
+    if isinstance(layer, RowSoftmax):
+        return {"kind": layer.kind}
     if isinstance(layer, SelectColumns):
         return {"kind": layer.kind, "columns": list(layer.columns)}
     raise TypeError(f"unknown layer {layer!r}")
@@ -217,7 +237,14 @@ def _layer_from_obj(o: dict[str, Any]) -> Layer:
                       for h in o["heads"])
         if not heads:
             raise NetworkFormatError("attention layer without heads")
-        return Attention(heads)
+        if "residual" in o and o["residual"] is not True:
+            raise NetworkFormatError("attention.residual must be true or absent")
+        residual = "residual" in o
+        return Attention(heads, residual)
+    if kind == "softmax":
+        if set(o) != {"kind"}:
+            raise NetworkFormatError("a softmax layer has no other keys")
+        return RowSoftmax()
     if kind == "select-columns":
         return SelectColumns(tuple(int(c) for c in o["columns"]))
     raise NetworkFormatError(f"unknown layer kind {kind!r}")

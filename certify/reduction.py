@@ -71,7 +71,7 @@ def first_layer_dense(net: AttentionNet) -> tuple[np.ndarray, np.ndarray]:
 
 def reduce_network(net: AttentionNet) -> list[TokenProblem]:
     """One :class:`TokenProblem` per output entry; raises InputError for other shapes."""
-    if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) \
+    if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) or net.layers[1].residual \
             or not isinstance(net.layers[2], SelectColumns):
         raise InputError("unsupported network: expected affine, attention, select-columns")
     M, c = first_layer_dense(net)

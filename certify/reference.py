@@ -35,7 +35,7 @@ class MpReference:
 
     def __init__(self, net: AttentionNet, dps: int = 30, cutoff: float | None = None):
         if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) \
-                or not isinstance(net.layers[2], SelectColumns):
+                or net.layers[1].residual or not isinstance(net.layers[2], SelectColumns):
             raise ValueError("expected affine, attention, select-columns")
         self.net, self.dps, self.cutoff = net, dps, cutoff
         self.first = net.layers[0]

@@ -726,7 +726,7 @@ def symbolic_network(net: AttentionNet) -> SymbolicNet:
     ValueError
         For any other network shape.
     """
-    if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) \
+    if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) or net.layers[1].residual \
             or not isinstance(net.layers[2], SelectColumns):
         raise ValueError("unsupported network: expected affine, attention, select-columns")
     d, n = net.input_shape

@@ -102,7 +102,7 @@ def reduce_network(net: AttentionNet, w: np.ndarray, t: np.ndarray) -> list[Outp
     Raises :class:`Rejected` naming the first violated condition.  (R1) holds by the
     definition of ``M``; (R2), (R3) and the latent equality are exact float comparisons.
     """
-    if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) \
+    if len(net.layers) != 3 or not isinstance(net.layers[1], Attention) or net.layers[1].residual \
             or not isinstance(net.layers[2], SelectColumns):
         raise Rejected("network: expected layers affine, attention, select-columns")
     d, n = net.input_shape
