@@ -444,10 +444,13 @@ def error_bounds(out: PreparedOutput, target: TargetEnclosure, lo: np.ndarray,
     """
     N, D = lo.shape
     c = np.clip((lo + hi) / 2, lo, hi)
+    # A two-layer output (certify.composed_enclosure) brings its own evaluation.
+    net_at = getattr(out, "network_at", None) or (
+        lambda lo_, hi_, grad: _network_at(out, lo_, hi_, grad))
     with np.errstate(invalid="ignore", over="ignore"):
-        o, _ = _network_at(out, lo, hi, grad=False)
+        o, _ = net_at(lo, hi, grad=False)
         e0 = iv.sub(*o, *target.value(lo, hi))
-        oc, _ = _network_at(out, c, c, grad=False)
+        oc, _ = net_at(c, c, grad=False)
         ec = iv.sub(*oc, *target.value(c, c))
         lo_e, hi_e = e0
         u0 = np.maximum(np.maximum(-lo_e, hi_e), 0.0)
@@ -455,7 +458,7 @@ def error_bounds(out: PreparedOutput, target: TargetEnclosure, lo: np.ndarray,
         contrib = np.zeros((N, D))
         if np.any(need):
             sl, sh, sc = lo[need], hi[need], c[need]
-            _, de = _network_at(out, sl, sh, grad=True)
+            _, de = net_at(sl, sh, grad=True)
             dF = target.gradient(sl, sh)
             mv = (ec[0][need], ec[1][need])
             part = np.zeros((len(sl), D))

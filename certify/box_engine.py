@@ -93,7 +93,12 @@ def _split(lo: np.ndarray, hi: np.ndarray, axis: np.ndarray):
 def _evaluate(shared, chunk):
     outputs, target = shared
     k, lo, hi, threshold = chunk
-    return error_bounds(outputs[k], target, lo, hi, threshold)
+    return error_bounds(outputs[k], _target_of(target, k), lo, hi, threshold)
+
+
+def _target_of(target, k: int):
+    """The target of output k: one target for all outputs, or a list with one per output."""
+    return target[k] if isinstance(target, list) else target
 
 
 def _block(out: PreparedOutput) -> int:
@@ -195,8 +200,8 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
 
     x = np.asarray(best_c, dtype=float)
     # Room below the engine's own witness bound for the checker's independent rounding.
-    lower = max(0.0, float(iv.down(np.float64(witness_lower(outputs[best_k], target, x)
-                                              * (1 - SLACK)))))
+    wl = witness_lower(outputs[best_k], _target_of(target, best_k), x)
+    lower = max(0.0, float(iv.down(np.float64(wl * (1 - SLACK)))))
     upper = max(c.upper() for c in covers)
     # Room for the checker's independent rounding: relative, plus an absolute part for
     # errors near zero.

@@ -120,3 +120,48 @@ def build_box_certificate(target: dict, lo: np.ndarray, hi: np.ndarray, construc
                     "x": [float(v) for v in result.witness_x], "error_lower": result.lower},
         "method": BOX_METHOD,
     }
+
+
+COMPOSED_METHOD = {
+    "engine": "numpy float64, outward rounding by nextafter; exp and elementary functions "
+              "widened by a few ulps; gather weights in Arb",
+    "enclosure": "layer-1 features per box (one-layer method: near anchors, far tail, weight "
+                 "boxes, LP) with their x-derivatives; layer-2 heads over the box of feature "
+                 "values; chain rule for the centred mean-value form in x",
+    "cover": "bisection tree over the input box per output entry; '0' leaf, digit a: split "
+             "along axis a - 1",
+}
+
+
+def build_composed_certificate(theorem: str, target: dict, lo: np.ndarray, hi: np.ndarray,
+                               construction: dict, parameters: dict, net, structure: dict,
+                               result, mode: str, tol: float, epsilon: float | None
+                               ) -> dict[str, Any]:
+    """The certificate of a two-layer network certified over input boxes
+    (docs/certificates.md, two-layer certificates)."""
+    from certify.box_engine import encode_tree
+
+    cover = []
+    for c in result.covers:
+        tree, bounds = encode_tree(c)
+        cover.append({"token": c.token, "row": c.row, "tree": tree,
+                      "bounds": [float(b) for b in bounds]})
+    wc = result.covers[result.witness_output]
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "attncert", "version": __version__},
+        "theorem": theorem,
+        "target": target,
+        "domain": {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi]},
+        "construction": construction,
+        "parameters": parameters,
+        "network": net.to_json_obj(),
+        "network_sha256": net.sha256(),
+        "structure": structure,
+        "claim": {"mode": mode, "lower": result.lower, "upper": result.upper, "tol": tol,
+                  "epsilon": epsilon},
+        "cover": cover,
+        "witness": {"token": wc.token, "row": wc.row,
+                    "x": [float(v) for v in result.witness_x], "error_lower": result.lower},
+        "method": COMPOSED_METHOD,
+    }

@@ -320,6 +320,9 @@ def make_parser() -> argparse.ArgumentParser:
                     help="local worker processes per certification (default 1)")
     sw.set_defaults(func=cmd_sweep)
 
+    from certify.export_cli import add_parser as add_export_parser
+    add_export_parser(sub)
+
     k = sub.add_parser("check", help="verify a certificate independently")
     k.add_argument("certificate")
     k.add_argument("--backend", choices=("flint", "pyinterval", "both"), default="both")

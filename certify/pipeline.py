@@ -16,6 +16,8 @@ def build(spec: Spec):
     """The network the spec asks for (``theorems.<module>.build_from_spec``)."""
     if spec.theorem == "uap":
         return build_uap(spec)
+    if spec.theorem == "uap-two-layer":
+        return build_two_layer(spec)
     return module_for(spec.theorem).build_from_spec(spec.target, spec.lo, spec.hi,
                                                     spec.construction)
 
@@ -29,6 +31,9 @@ def certify(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
     """
     if spec.theorem == "uap":
         result, cert, _ = certify_uap(spec, progress, jobs, scheduler)
+        return result, cert
+    if spec.theorem == "uap-two-layer":
+        result, cert, _ = certify_two_layer(spec, progress, jobs, scheduler)
         return result, cert
     mod = module_for(spec.theorem)
     built = build(spec)
@@ -105,4 +110,62 @@ def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None =
                                      normal_construction(built, spec.construction),
                                      parameters_json(built), built.net, built.hints, result,
                                      spec.mode, spec.tol, spec.epsilon, cover)
+    return result, cert, built
+
+
+def build_two_layer(spec: Spec):
+    """The uap-two-layer network for a spec (:func:`theorems.uap_two_layer.resolve`)."""
+    from certify.targets import check_enclosable
+    from theorems.uap_two_layer import resolve
+
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    check_enclosable(spec.parsed_target, lo, hi)
+    try:
+        return resolve(spec.parsed_target, lo, hi, spec.construction, spec.epsilon)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise InputError(f"cannot build the network for this domain and these resources "
+                         f"({exc})") from None
+
+
+def prepare_composed_outputs(net, structure: dict[str, Any]):
+    """Exact analysis, verified grid hints and engine data of every output entry."""
+    from certify.composed_enclosure import prepare_composed
+    from certify.exact_scores import grid_structure, parse_grid_hint
+    from certify.exact_two_layer import analyse_two_layer
+
+    outs = analyse_two_layer(net)
+    prepared = []
+    for k, out in enumerate(outs):
+        hs = structure["outputs"][k]
+        h1 = [parse_grid_hint(h, "layer1") if h is not None else None for h in hs["layer1"]]
+        h2 = [parse_grid_hint(h, "layer2") if h is not None else None for h in hs["layer2"]]
+        grids1 = [[grid_structure(a, h1[i]) if h1[i] is not None else None
+                   for a, i in zip(f.anchor, f.anchor_ids)] for f in out.features]
+        grids2 = [grid_structure(a, h2[i]) if h2[i] is not None else None
+                  for a, i in zip(out.heads, out.head_ids)]
+        prepared.append(prepare_composed(out, grids1, grids2))
+    return prepared
+
+
+def certify_two_layer(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
+                      scheduler: str | None = None, built=None):
+    """Build and certify a uap-two-layer spec; ``(BoxResult, certificate or None, built)``."""
+    from certify.box_engine import certify_boxes
+    from certify.certificate import build_composed_certificate
+    from certify.targets import NumpyTarget
+    from theorems.uap_two_layer import parameters_json
+
+    if built is None:
+        built = build_two_layer(spec)
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    structure = built.structure_json()
+    prepared = prepare_composed_outputs(built.net, structure)
+    result = certify_boxes(prepared, NumpyTarget(spec.parsed_target), lo, hi, spec.mode,
+                           spec.tol, spec.epsilon, progress, jobs, scheduler)
+    cert = None
+    if result.holds:
+        cert = build_composed_certificate(spec.theorem, spec.target, lo, hi,
+                                          built.construction, parameters_json(built),
+                                          built.net, structure, result, spec.mode, spec.tol,
+                                          spec.epsilon)
     return result, cert, built

@@ -64,7 +64,7 @@ import numpy as np
 
 from certify.errors import InputError
 
-THEOREMS = ("single-head", "multi-head", "uap")
+THEOREMS = ("single-head", "multi-head", "uap", "uap-two-layer")
 MODES = ("measure", "prove")
 TARGET_KINDS = ("truncated-linear", "clip", "hard-tanh", "hard-sigmoid", "relu", "leaky-relu")
 #: Size limits of a multi-head spec (memory of the token-affine bias and the heads).
@@ -171,6 +171,8 @@ def parse_spec(obj: Any) -> Spec:
         raise InputError(f"unknown theorem {json.dumps(theorem)[:40]}; known: {known}")
     if theorem == "uap":
         return _parse_uap(obj)
+    if theorem == "uap-two-layer":
+        return _parse_uap_two_layer(obj)
     _no_unknown_keys(obj, SPEC_KEYS + (("tokens",) if theorem == "multi-head" else ()), "spec")
     t_obj = _field(obj, "target", "spec")
     _no_unknown_keys(t_obj, TARGET_KEYS, "target")
@@ -513,3 +515,41 @@ def _parse_uap(obj: dict[str, Any]) -> Spec:
     mode, tol, epsilon = _mode_tol_epsilon(obj, epsilon_needed=False)
     return Spec("uap", target.normal, lo[:, None].copy(), hi[:, None].copy(), out, mode, tol,
                 epsilon, obj, target)
+
+
+TWO_LAYER_CONSTRUCTION_KEYS = ("p", "kappa", "knot_error")
+
+
+def _parse_uap_two_layer(obj: dict[str, Any]) -> Spec:
+    """Theorem ``uap-two-layer``: target and domain as for ``uap``; ``construction`` may give
+    ``p`` (anchors, ``2^k + 1``), ``kappa`` (> 0, default 3; ``kappa (p - 1)^2`` must be
+    exact) and ``knot_error`` (> 0, the interpolation budget per block); what is not given
+    is chosen from the a-priori bound and ``epsilon``."""
+    from certify.targets import parse_domain, parse_target
+
+    _no_unknown_keys(obj, SPEC_KEYS, "spec")
+    target = parse_target(_field(obj, "target", "spec"))
+    lo, hi = parse_domain(_field(obj, "domain", "spec"), target.d)
+    c = obj.get("construction", {})
+    if not isinstance(c, dict):
+        raise InputError("construction must be a JSON object")
+    _no_unknown_keys(c, TWO_LAYER_CONSTRUCTION_KEYS, "construction")
+    out: dict[str, Any] = {}
+    if "p" in c:
+        p = _integer(c["p"], "construction.p", 3, (1 << 14) + 1)
+        if (p - 1) & (p - 2):
+            raise InputError("construction.p must be 2^k + 1 (3, 5, 9, 17, ...)")
+        out["p"] = p
+    for key in ("kappa", "knot_error"):
+        if key in c:
+            v = real(c[key], f"construction.{key}")
+            if not v > 0:
+                raise InputError(f"construction.{key} must be > 0")
+            if v > 1e6:
+                raise InputError(f"construction.{key} is too large (at most 1e6)")
+            out[key] = v
+    mode, tol, epsilon = _mode_tol_epsilon(obj, epsilon_needed=False)
+    if epsilon is None and not ("p" in out and "knot_error" in out):
+        raise InputError("give epsilon, or construction.p and construction.knot_error")
+    return Spec("uap-two-layer", target.normal, lo[:, None].copy(), hi[:, None].copy(), out,
+                mode, tol, epsilon, obj, target)
