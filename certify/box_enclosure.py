@@ -43,6 +43,7 @@ Method, per head:
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
@@ -51,7 +52,7 @@ import numpy as np
 
 from certify import intervals as iv
 from certify.enclosure import lp_range
-from certify.exact_scores import Grid, HeadScores, OutputScores
+from certify.exact_scores import Grid, HeadScores, OutputScores, monotone_form
 
 #: Far anchors are aggregated beyond the window where their kernel is below exp(-TAIL).
 TAIL = 36.0
@@ -110,6 +111,11 @@ class PreparedHead:
     extra: np.ndarray  # key columns handled one by one (shared)
     Vmin: np.ndarray  # (H,)
     Vmax: np.ndarray  # (H,)
+    # Every head monotone in its latent (certify.exact_scores.monotone_form): the group
+    # written in the latent, and the latents u = P . x + t (H, D), (H,).
+    mono: PreparedHead | None = None
+    mono_P: np.ndarray | None = None
+    mono_t: np.ndarray | None = None
 
     @property
     def n_heads(self) -> int:
@@ -139,7 +145,8 @@ def _grid_key(grid: Grid | None, m: int):
     return (m, h.axes, h.beta, tuple(grid.extra), tuple(grid.columns[:1]), len(grid.columns))
 
 
-def prepare_group(heads: list[HeadScores], grids: list[Grid | None]) -> PreparedHead:
+def prepare_group(heads: list[HeadScores], grids: list[Grid | None],
+                  monotone: bool = True) -> PreparedHead:
     """Float enclosures of the exact data of heads sharing one grid geometry (stacked)."""
     arrs = [_head_arrays(hs) for hs in heads]
     A = (np.stack([a[0][0] for a in arrs]), np.stack([a[0][1] for a in arrs]))
@@ -164,7 +171,34 @@ def prepare_group(heads: list[HeadScores], grids: list[Grid | None]) -> Prepared
         pg = PreparedGrid([np.array(a) for a in h.axes], beta, P, t, grid.shape,
                           np.array(grid.columns), rho, np.max(rho[1], axis=1), dmin, K, W)
         extra = np.array(grid.extra, dtype=int)
-    return PreparedHead(A, B, V, pg, extra, V[0].min(axis=1), V[1].max(axis=1))
+    ph = PreparedHead(A, B, V, pg, extra, V[0].min(axis=1), V[1].max(axis=1))
+    monos = [monotone_form(h, g) for h, g in zip(heads, grids)] if monotone else [None]
+    if all(m is not None for m in monos):
+        ph.mono = prepare_group([m.head for m in monos], [m.grid for m in monos], False)
+        ph.mono_P = np.array([m.P for m in monos], float)
+        ph.mono_t = np.array([m.t for m in monos], float)
+    return ph
+
+
+def mono_output(ph: PreparedHead, lo: np.ndarray, hi: np.ndarray,
+                hidx: np.ndarray) -> Pair:
+    """Output enclosure of a monotone group over boxes: the hull of the enclosures at the
+    two ends of each latent's range (a monotone function's range lies between them)."""
+    U = _affine_rows(ph.mono_P[hidx], ph.mono_t[hidx], lo, hi)
+    ends = []
+    for u in U:
+        p = u[:, None]
+        ends.append(head_output(head_boxes(ph.mono, p, p, hidx)))
+    return (np.minimum(ends[0][0], ends[1][0]), np.maximum(ends[0][1], ends[1][1]))
+
+
+def group_output(ph: PreparedHead, lo: np.ndarray, hi: np.ndarray, hidx: np.ndarray
+                 ) -> tuple[Pair, HeadBoxes | None]:
+    """Output enclosure of a group over boxes (monotone heads by their ends)."""
+    if ph.mono is not None:
+        return mono_output(ph, lo, hi, hidx), None
+    hb = head_boxes(ph, lo, hi, hidx)
+    return head_output(hb), hb
 
 
 def prepare_head(hs: HeadScores, grid: Grid | None) -> PreparedHead:
@@ -217,7 +251,7 @@ def _grid_window(g: PreparedGrid, hidx: np.ndarray, lo: np.ndarray, hi: np.ndarr
     N = len(lo)
     k = len(g.axes)
     D = lo.shape[1]
-    qs, dBs, flats, Nsum, Tsum, r_idx = [], [], [], [], [], []
+    qs, dBs, flats, Nsum, Tsum, r_idx, windows = [], [], [], [], [], [], []
     for a in range(k):
         Ma = g.axes[a]
         n_a, W_a, K_a = len(Ma), int(g.W[a]), int(g.K[a])
@@ -227,7 +261,9 @@ def _grid_window(g: PreparedGrid, hidx: np.ndarray, lo: np.ndarray, hi: np.ndarr
         r = np.clip(np.searchsorted(Ma, mid), 0, n_a - 1)
         left = np.clip(r - 1, 0, n_a - 1)
         r = np.where(np.abs(Ma[left] - mid) < np.abs(Ma[r] - mid), left, r)
-        s = np.clip(r - K_a, 0, n_a - W_a)
+        W_a = window_size(W_a, K_a, n_a, k, U[1] - U[0], g.dmin[a])
+        s = np.clip(r - (W_a - 1) // 2, 0, n_a - W_a)
+        windows.append(W_a)
         idx = s[:, None] + np.arange(W_a)[None, :]
         mj, mr = Ma[idx], Ma[r][:, None]
         dm = iv.sub(mj, mj, mr, mr)
@@ -242,7 +278,7 @@ def _grid_window(g: PreparedGrid, hidx: np.ndarray, lo: np.ndarray, hi: np.ndarr
         flats.append(idx)
         r_idx.append(r)
         Nsum.append(iv.sum_up_fast(iv.exp_up(q[1]), axis=1))
-        Tsum.append(_axis_tail(g, a, U, r, s))
+        Tsum.append(_axis_tail(g, a, U, r, s, W_a))
     # Combine the axes: C = prod W_a columns in C order.
     stride = np.cumprod([1] + list(g.shape[::-1]))[:-1][::-1]
     expo = qs[0]
@@ -275,7 +311,7 @@ def _grid_window(g: PreparedGrid, hidx: np.ndarray, lo: np.ndarray, hi: np.ndarr
     with np.errstate(invalid="ignore", over="ignore"):
         far = iv.up(far * iv.exp_up(iv.up(g.rho_max[hidx] - rho_ref[0])))
     far = np.where(np.isnan(far), np.inf, far)
-    any_far = np.any([len(g.axes[a]) > int(g.W[a]) for a in range(k)])
+    any_far = np.any([len(g.axes[a]) > windows[a] for a in range(k)])
     # Range of B_J - B_R over all grid points (for the far pseudo-column).
     bfar = (np.zeros((N, D)), np.zeros((N, D)))
     for a in range(k):
@@ -288,10 +324,25 @@ def _grid_window(g: PreparedGrid, hidx: np.ndarray, lo: np.ndarray, hi: np.ndarr
     return flat, expo, dB, g.col[f_ref], (far if any_far else None), bfar
 
 
-def _axis_tail(g: PreparedGrid, a: int, U: Pair, r: np.ndarray, s: np.ndarray) -> np.ndarray:
+def window_size(W: int, K: int, n: int, k: int, width, dmin: float) -> int:
+    """Window (anchors per axis) for a batch: at least ``W``; wider, up to a cap, where the
+    latent's range over a box spans more anchors than ``W`` leaves room for (the far-tail
+    bound needs the window to reach beyond the range).  A heuristic: no bound depends on it.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        span = float(np.max(width)) / float(dmin) if len(width) else 0.0
+    if not np.isfinite(span):
+        return W
+    need = int(math.ceil(span)) + 2 * K + 1
+    cap = (8 if k == 1 else 2) * W
+    return int(min(n, need)) if W < need <= cap else W
+
+
+def _axis_tail(g: PreparedGrid, a: int, U: Pair, r: np.ndarray, s: np.ndarray,
+               W_a: int) -> np.ndarray:
     """Upper bound of ``sum_{j outside the window} k_a(j)`` (geometric series, item 3)."""
     Ma = g.axes[a]
-    n_a, W_a = len(Ma), int(g.W[a])
+    n_a = len(Ma)
     N = len(r)
     beta = np.full(N, g.beta[a])
     mr = Ma[r]
@@ -424,9 +475,11 @@ def _network_at(out: PreparedOutput, lo: np.ndarray, hi: np.ndarray, grad: bool)
         H = ph.n_heads
         rlo, rhi = (lo, hi) if H == 1 else (np.repeat(lo, H, 0), np.repeat(hi, H, 0))
         hidx = np.tile(np.arange(H), N)
-        hb = head_boxes(ph, rlo, rhi, hidx)
-        o = iv.add(*o, *_sum_heads(head_output(hb), N, H))
+        oh, hb = group_output(ph, rlo, rhi, hidx)
+        o = iv.add(*o, *_sum_heads(oh, N, H))
         if grad:
+            if hb is None:
+                hb = head_boxes(ph, rlo, rhi, hidx)
             for v in range(D):
                 de[v] = iv.add(*de[v], *_sum_heads(head_covariance(hb, v), N, H))
     return o, de

@@ -38,9 +38,9 @@ from certify.box_enclosure import (
     PreparedOutput,
     _network_at,
     _sum_heads,
+    group_output,
     head_boxes,
     head_covariance,
-    head_output,
     prepare_output,
 )
 from certify.exact_scores import Grid, OutputScores
@@ -189,9 +189,11 @@ def composed_at(pc: PreparedComposed, lo: np.ndarray, hi: np.ndarray, grad: bool
         H = ph.n_heads
         rlo, rhi = (Plo, Phi) if H == 1 else (np.repeat(Plo, H, 0), np.repeat(Phi, H, 0))
         hidx = np.tile(np.arange(H), N)
-        hb = head_boxes(ph, rlo, rhi, hidx)
-        o = iv.add(*o, *_sum_heads(head_output(hb), N, H))
+        oh, hb = group_output(ph, rlo, rhi, hidx)
+        o = iv.add(*o, *_sum_heads(oh, N, H))
         if grad:
+            if hb is None:
+                hb = head_boxes(ph, rlo, rhi, hidx)
             hx = _chain(hb, jacs, H, D)
             for v in range(D):
                 de[v] = iv.add(*de[v], *_sum_heads(head_covariance(hx, v), N, H))

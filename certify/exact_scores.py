@@ -313,3 +313,62 @@ def parse_grid_hint(obj: Any, where: str) -> GridHint:
     return GridHint(tuple(nums(r, "P") for r in obj["P"]), nums(obj["t"], "t"),
                     nums(obj["beta"], "beta"), tuple(nums(a, "axes") for a in obj["axes"]),
                     start, ints(obj["strides"], "strides"))
+
+
+# -- monotone heads --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Monotone:
+    """A head that is a monotone function of one latent (:func:`monotone_form`).
+
+    ``head`` is the same head written in the latent ``u`` (one variable), ``grid`` its
+    verified grid in u, and ``P``, ``t`` the latent ``u = P . x + t`` (exact floats).
+    """
+
+    head: HeadScores
+    grid: Grid
+    P: tuple[float, ...]
+    t: float
+
+
+def monotone_form(head: HeadScores, grid: Grid | None) -> Monotone | None:
+    """The head as a monotone function of its latent, if that is exact; else None.
+
+    Conditions, checked exactly: the grid has one axis, latent ``u = P . x + t``; every key
+    column's score slope is a multiple of P, ``B_j = b_j P`` (grid columns: ``b_J = 2 beta
+    m_J`` by the verified hint); and the values are affine in the slopes, ``V_j = lam b_j +
+    mu``.  Then ``s_j = A'_j + b_j u`` with ``A'_j = A_j - b_j t``, the output is ``o(u) =
+    sum_j softmax(s(u))_j V_j`` and ``o'(u) = Cov_w(b, V) = lam Var_w(b)`` has one sign: o
+    is monotone in u, so over a box its range lies between its values at the two ends of
+    u's range.
+    """
+    if grid is None or len(grid.hint.axes) != 1:
+        return None
+    P = [_q(v) for v in grid.hint.P[0]]
+    piv = next((v for v, p in enumerate(P) if p != 0), None)
+    if piv is None:
+        return None
+    b = []
+    for Bj in head.B:
+        bj = Bj[piv] / P[piv]
+        if any(Bj[v] != bj * P[v] for v in range(len(P))):
+            return None
+        b.append(bj)
+    j0 = 0
+    j1 = next((j for j in range(len(b)) if b[j] != b[j0]), None)
+    if j1 is None:
+        return None
+    lam = (head.V[j1] - head.V[j0]) / (b[j1] - b[j0])
+    mu = head.V[j0] - lam * b[j0]
+    if any(v != lam * bj + mu for v, bj in zip(head.V, b)):
+        return None
+    t = _q(grid.hint.t[0])
+    h1 = HeadScores([a - bj * t for a, bj in zip(head.A, b)], [(bj,) for bj in b],
+                    list(head.V))
+    hint = grid.hint
+    hint1 = GridHint(((1.0,),), (0.0,), hint.beta, hint.axes, hint.start, hint.strides)
+    try:
+        g1 = grid_structure(h1, hint1)
+    except StructureError:
+        return None
+    return Monotone(h1, g1, tuple(float(v) for v in grid.hint.P[0]), float(grid.hint.t[0]))

@@ -40,6 +40,10 @@ and shifts are heuristic choices (floats) on which no bound depends.
    v0))``, each sum bounded by item 5.  The mean-value inclusion also holds for Lipschitz
    targets whose derivative enclosures use the ``sign``/``heaviside`` hulls (the error is
    absolutely continuous along segments, with derivative a.e. in the enclosure).
+7. Monotone heads (:func:`certify.exact_scores.monotone_form`, exact): a head whose scores
+   are ``A'_j + b_j u`` in one latent ``u = P . x + t`` and whose values are ``lam b_j +
+   mu`` has ``o'(u) = lam Var_w(b)`` of one sign, so its output over the box lies between
+   its enclosures at the two float ends of u's (outward) range.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from fractions import Fraction
 from typing import Any
 
 from certify.check.backends import float_down, float_up
-from certify.exact_scores import Grid, HeadScores, OutputScores
+from certify.exact_scores import Grid, HeadScores, OutputScores, monotone_form
 from certify.expression import EnclosureFailure, Expr, evaluate
 
 #: Far anchors are aggregated beyond the window where their kernel is below exp(-TAIL);
@@ -77,14 +81,26 @@ class _GridData:
     dmin: list[Any]
     K: list[int]
     W: list[int]
+    dmin_f: list[float]  # least spacing per axis, rounded down (window choice only)
 
 
 class CheckedHead:
     """One head of one output entry, with its exact data converted once per backend."""
 
-    def __init__(self, bk: Any, hs: HeadScores, grid: Grid | None) -> None:
+    def __init__(self, bk: Any, hs: HeadScores, grid: Grid | None,
+                 monotone: bool = True) -> None:
         self.bk = bk
         self.hs = hs
+        # A head monotone in its latent (exact test): bounded over a box by its values at
+        # the two ends of the latent's range (item 7).
+        self.mono: CheckedHead | None = None
+        self.mono_P: list[Any] = []
+        self.mono_t: Any = None
+        form = monotone_form(hs, grid) if monotone else None
+        if form is not None:
+            self.mono = CheckedHead(bk, form.head, form.grid, False)
+            self.mono_P = [(bk.num(p), p) for p in form.P]
+            self.mono_t = bk.num(form.t)
         m = len(hs.A)
         self.D = len(hs.B[0])
         self.Vb = [bk.rational(v) for v in hs.V]
@@ -107,13 +123,39 @@ class CheckedHead:
                 [bk.num(b) for b in h.beta], [[bk.num(v) for v in r] for r in h.P],
                 [[Fraction(v) for v in r] for r in h.P], [bk.num(v) for v in h.t],
                 grid.shape, stride, grid.columns, grid.rho, max(grid.rho),
-                [bk.num(d) for d in dmin], K, W)
+                [bk.num(d) for d in dmin], K, W, dmin)
             self.extra = grid.extra
         self._rho_b: dict[int, Any] = {}
 
+    def monotone_set(self, X: list[tuple[float, float]]) -> Any | None:
+        """For a monotone head (item 7): a set containing its output over the box, the hull
+        of its enclosures at the float ends of the latent's range; None otherwise."""
+        if self.mono is None:
+            return None
+        bk = self.bk
+        lo = hi = self.mono_t
+        for (p, pf), (a, b) in zip(self.mono_P, X):
+            if pf != 0:
+                e0, e1 = p * a, p * b
+                if pf < 0:
+                    e0, e1 = e1, e0
+                lo, hi = lo + e0, hi + e1
+        ends = []
+        for u in (bk.lb(lo), bk.ub(hi)):
+            if not math.isfinite(u):
+                return None
+            it = self.mono.items([(u, u)])
+            s = None if it is None else _lp_set(bk, it[0], it[1], it[2])
+            if s is None:
+                return None
+            ends.append(s)
+        return bk.interval(min(bk.lb(ends[0]), bk.lb(ends[1])),
+                           max(bk.ub(ends[0]), bk.ub(ends[1])))
+
     # -- items of the LP for one box -------------------------------------------------------
 
-    def items(self, X: list[tuple[float, float]], shift: tuple[int, ...] | None = None):
+    def items(self, X: list[tuple[float, float]], shift: tuple[int, ...] | None = None,
+              wide: bool = False):
         """Weight bounds and item data for the box ``X`` (float ends per variable).
 
         Returns ``(wlo, whi, V, dB, v0)``: exact lower/upper weight bounds per item, item
@@ -140,8 +182,10 @@ class CheckedHead:
                     r -= 1
                 if shift is not None:  # another reference column (any one is valid)
                     r = min(max(r + shift[a], 0), n_a - 1)
-                s = min(max(r - g.K[a], 0), n_a - g.W[a])
-                win = range(s, s + g.W[a])
+                W_a = _window(g.W[a], g.K[a], n_a, k, bk.ub(U[1]) - bk.lb(U[0]),
+                              float(g.dmin_f[a]), wide)
+                s = min(max(r - (W_a - 1) // 2, 0), n_a - W_a)
+                win = range(s, s + W_a)
                 mr = g.axes_b[a][r]
                 q_a, db_a, N_a = [], [], bk.num(0)
                 two_beta = 2 * g.beta[a]
@@ -175,7 +219,7 @@ class CheckedHead:
                 V.append(self.Vb[g.columns[f]])
                 dB.append([sum((dbs[a][i][v] for a, i in enumerate(combo)), bk.num(0))
                            for v in range(D)])
-            if any(len(g.axes[a]) > g.W[a] for a in range(k)):
+            if any(len(g.axes[a]) > len(wins[a]) for a in range(k)):
                 if any(T is None for T in Ts):
                     return None
                 far = bk.num(0)
@@ -296,6 +340,20 @@ class CheckedHead:
         return out
 
 
+def _window(W: int, K: int, n: int, k: int, width: float, dmin: float,
+            wide: bool = False) -> int:
+    """Anchors per axis in the window of one box: at least ``W``, wider (up to a cap) where
+    the latent's range spans more anchors than ``W`` leaves room for; ``wide``: the cap.
+    A heuristic choice: the far-tail bound (item 3) holds for every window."""
+    cap = (8 if k == 1 else 2) * W
+    if wide:
+        return min(n, cap)
+    if not (math.isfinite(width) and dmin > 0):
+        return W
+    need = math.ceil(width / dmin) + 2 * K + 1
+    return min(n, need) if W < need <= cap else W
+
+
 def _mul(bk: Any, x: Any, y: Any) -> Any:
     """A set containing ``{u v : u in x, v in y}``, tight for wide sets.
 
@@ -383,6 +441,10 @@ class OutputChecker:
         """
         total = self.const
         for ch in self.heads:
+            ms = ch.monotone_set(X)
+            if ms is not None:
+                total = total + ms
+                continue
             best = None
             shifts: list[tuple[int, ...] | None] = [None]
             if refine and ch.grid is not None:
@@ -390,8 +452,8 @@ class OutputChecker:
                 shifts += [tuple(sg if b == a else 0 for b in range(k))
                            for a in range(k) for sg in (-1, 1)]
             lo, hi = -math.inf, math.inf
-            for sh in shifts:
-                it = ch.items(X, sh)
+            for sh, wide in [(sh, False) for sh in shifts] + ([(None, True)] if refine else []):
+                it = ch.items(X, sh, wide)
                 s = None if it is None else _lp_set(self.bk, it[0], it[1], it[2])
                 if s is not None:
                     lo, hi = max(lo, self.bk.lb(s)), min(hi, self.bk.ub(s))

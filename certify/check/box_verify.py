@@ -53,6 +53,8 @@ KEYS = ("schema", "tool", "theorem", "target", "domain", "construction", "parame
         "network", "network_sha256", "structure", "claim", "cover", "witness", "method")
 SCHEMA = "attncert-certificate/1"
 CHUNK = 500
+#: Theorems whose certificates hold two-layer networks (certify.check.composed_verify).
+COMPOSED_THEOREMS = ("uap-two-layer", "seq2seq", "uap-softmax")
 Progress = Callable[[int, int], None]
 
 
@@ -67,6 +69,10 @@ class Part:
     gradient: tuple[Expr, ...] | None
     leaves: list[tuple[tuple[Fraction, Fraction], ...]]  # exact boxes
     upper: float
+    # Two-layer networks (certify.exact_two_layer): the composed output entry, with
+    # ``grids`` the layer-1 grids per feature and ``grids2`` the layer-2 grids.
+    composed: Any = None
+    grids2: Any = None
 
 
 @dataclass
@@ -81,6 +87,7 @@ class BoxProblem:
     upper: float
     lower: float
     witness: list[float]
+    witness_part: Part | None = None  # default: the single output entry
 
 
 def _gradient(expr: Expr, d: int) -> tuple[Expr, ...] | None:
@@ -335,8 +342,13 @@ class _Worker:
         self.part = part
         grad = list(part.gradient) if part.gradient is not None else None
         with self.bk.context():
-            self.checker = OutputChecker(self.bk, _ops(backend), part.output, part.grids,
-                                         part.expr, grad)
+            if part.composed is not None:
+                from certify.check.composed_bound import ComposedChecker
+                self.checker = ComposedChecker(self.bk, _ops(backend), part.composed,
+                                               part.grids, part.grids2, part.expr, grad)
+            else:
+                self.checker = OutputChecker(self.bk, _ops(backend), part.output, part.grids,
+                                             part.expr, grad)
 
     def run(self, start: int, stop: int) -> tuple[int, float, tuple | None]:
         p = self.part
@@ -353,7 +365,8 @@ class _Worker:
 
 def _witness(backend: str, problem: BoxProblem) -> float:
     """A float lower bound of ``|N(x) - f(x)|`` at the witness, in one backend."""
-    part = Part("witness", problem.output, problem.grids, problem.target.expr, None, [], 0.0)
+    part = problem.witness_part or Part("witness", problem.output, problem.grids,
+                                        problem.target.expr, None, [], 0.0)
     w = _Worker(backend, part)
     with w.bk.context():
         e = w.checker.error_at(problem.witness)
@@ -411,8 +424,12 @@ def run_box_check(obj: dict[str, Any], names: list[str], jobs: int = 1,
     """Verify an input-box certificate in the named backends; ``(verdict, reason, stats)``."""
     stats: dict[str, Any] = {"backends": {}}
     try:
-        problem = verify_box_structure(obj)
-        stats["outputs"] = 1
+        if obj.get("theorem") in COMPOSED_THEOREMS:
+            from certify.check.composed_verify import verify_composed_structure
+            problem = verify_composed_structure(obj)
+        else:
+            problem = verify_box_structure(obj)
+        stats["outputs"] = len(problem.parts) if problem.parts[0].composed is not None else 1
         total = sum(len(p.leaves) for p in problem.parts)
         stats["boxes"] = total
         for name in names:
@@ -435,7 +452,10 @@ def run_box_check(obj: dict[str, Any], names: list[str], jobs: int = 1,
     except Rejected as exc:
         return False, str(exc), stats
     bounds = ", ".join(f"{s['largest_bound']:.6g} ({n})" for n, s in stats["backends"].items())
-    if len(problem.parts) == 1 and problem.parts[0].name == "input box":
+    if problem.parts[0].composed is not None:
+        what = (f"sup error <= {bounds} <= claim.upper {problem.upper:.6g} for each of "
+                f"{len(problem.parts)} output entr{'y' if len(problem.parts) == 1 else 'ies'}")
+    elif len(problem.parts) == 1 and problem.parts[0].name == "input box":
         what = f"sup error <= {bounds} <= claim.upper {problem.upper:.6g}"
     else:
         what = (f"sup error <= sum of {len(problem.parts)} ridge bounds + constant <= "

@@ -329,7 +329,8 @@ def run_check(cert_obj: dict, backend: str = "both", jobs: int = 1,
         raise InputError(f"unknown backend {backend!r}; known: flint, pyinterval, both")
     if not isinstance(jobs, int) or jobs < 1:
         raise InputError("jobs must be a positive integer")
-    if isinstance(cert_obj, dict) and cert_obj.get("theorem") == "uap":
+    if isinstance(cert_obj, dict) and cert_obj.get("theorem") in ("uap", "uap-two-layer",
+                                                                   "seq2seq", "uap-softmax"):
         from certify.check.box_verify import run_box_check
         return run_box_check(cert_obj, names, jobs, progress)
     try:

@@ -1,0 +1,164 @@
+"""The checker for two-layer certificates (theorems ``uap-two-layer``, ``seq2seq``): the error
+claim alone, from the certificate only; imports no engine and no construction code.
+
+A certificate is accepted iff:
+
+1. Form: exactly the known keys, finite numbers, the network parses, its SHA-256 matches
+   and it is in canonical form.
+2. Target and domain: the target parses (:mod:`certify.targets`, or the sequence target of
+   :mod:`certify.seq_targets`) and is in normal form; the domain has one interval per
+   input variable; the network's input shape is the target's.
+3. Structure (:mod:`certify.exact_two_layer`, exact rationals): the network has two
+   attention layers with skip connections, constant keys and values where the
+   decomposition needs them; every grid hint of a head that enters an output entry is
+   verified exactly.  Output entries: one per target output, in order.
+4. Coverage: per output entry, the tree is a complete bisection tree of the domain.
+5. Boxes: for every leaf of every entry, the backend's bound of ``sup |N_k - f_k|``
+   (:mod:`certify.check.composed_bound`) is ``<= claim.upper``.
+6. Witness: the witness names an output entry, lies in the domain, and the backend's
+   enclosure of ``|N_k - f_k|`` there is ``>= claim.lower``; ``lower <= upper``; mode
+   ``prove``: ``upper <= epsilon``; ``measure``: ``upper <= (1 + tol) lower``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from fractions import Fraction
+from typing import Any
+
+from certify.check.box_verify import (
+    KEYS,
+    SCHEMA,
+    BoxProblem,
+    Part,
+    _fail,
+    _gradient,
+    _leaves,
+    _num,
+    _obj,
+)
+from certify.check.model import Rejected
+from certify.exact_scores import StructureError, grid_structure, parse_grid_hint
+from certify.exact_two_layer import analyse_two_layer
+from certify.network import AttentionNet, NetworkFormatError, canonical_json
+
+
+def _targets(obj: dict[str, Any]):
+    """``(exprs per output entry, variable count, input shape, lo, hi, target)``."""
+    from certify.targets import parse_domain, parse_target
+
+    if obj["theorem"] == "seq2seq":
+        from certify.seq_targets import parse_seq_domain, parse_seq_target
+
+        st = parse_seq_target(obj["target"])
+        if st.normal != obj["target"]:
+            raise _fail("target is not in normal form")
+        lo, hi = parse_seq_domain(obj["domain"], st)
+        return st.outputs_flat, st.variables, (st.dim, st.tokens), lo, hi, st
+    target = parse_target(obj["target"])
+    if target.normal != obj["target"]:
+        raise _fail("target is not in normal form")
+    lo, hi = parse_domain(obj["domain"], target.d)
+    return [target.expr], target.d, (target.d, 1), list(lo), list(hi), target
+
+
+def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
+    """Items 1-4 and the backend-independent part of 6; InputError for malformed input."""
+    _obj(obj, "certificate", KEYS)
+    if obj["schema"] != SCHEMA:
+        raise _fail(f"schema must be {SCHEMA!r}")
+    exprs, D, shape, lo_a, hi_a, target = _targets(obj)
+    dom = _obj(obj["domain"], "domain", ("lo", "hi"))
+    if not (isinstance(dom["lo"], list) and isinstance(dom["hi"], list)):
+        raise _fail("domain.lo and domain.hi must be lists")
+    lo, hi = [float(v) for v in lo_a], [float(v) for v in hi_a]
+    claim = _obj(obj["claim"], "claim", ("mode", "lower", "upper", "tol", "epsilon"))
+    mode = claim["mode"]
+    if mode not in ("prove", "measure"):
+        raise _fail("claim.mode must be prove or measure")
+    lower, upper = _num(claim["lower"], "claim.lower"), _num(claim["upper"], "claim.upper")
+    tol = _num(claim["tol"], "claim.tol")
+    eps = None if claim["epsilon"] is None else _num(claim["epsilon"], "claim.epsilon")
+    if mode == "prove" and eps is None:
+        raise _fail("claim.epsilon is needed in mode prove")
+    if not isinstance(obj["network"], dict):
+        raise _fail("network must be a JSON object")
+    try:
+        net = AttentionNet.from_json_obj(obj["network"])
+    except NetworkFormatError as exc:
+        raise _fail(str(exc)) from None
+    sha = obj["network_sha256"]
+    if not isinstance(sha, str):
+        raise _fail("network_sha256 must be a string")
+    text = canonical_json(obj["network"])
+    if hashlib.sha256(text.encode()).hexdigest() != sha:
+        raise Rejected("network_sha256 does not match the stored network")
+    if net.to_json() != text:
+        raise Rejected("stored network is not in canonical form")
+    if net.input_shape != shape:
+        raise Rejected(f"network input shape {list(net.input_shape)} does not match the "
+                       f"target's {list(shape)}")
+    try:
+        outputs = analyse_two_layer(net)
+    except StructureError as exc:
+        raise Rejected(f"network: {exc}") from None
+    if len(outputs) != len(exprs):
+        raise Rejected(f"network has {len(outputs)} output entries; the target has "
+                       f"{len(exprs)}")
+    n1, n2 = len(net.layers[1].heads), len(net.layers[2].heads)
+    structure = _obj(obj["structure"], "structure", ("outputs",))
+    hints = structure["outputs"]
+    if not isinstance(hints, list) or len(hints) != len(outputs):
+        raise _fail("structure.outputs must hold one entry per output entry")
+    cover = obj["cover"]
+    if not isinstance(cover, list) or len(cover) != len(outputs):
+        raise _fail("cover must hold one entry per output entry")
+    parts = []
+    for k, (out, expr) in enumerate(zip(outputs, exprs)):
+        where = f"structure.outputs[{k}]"
+        h = _obj(hints[k], where, ("layer1", "layer2"))
+        if not (isinstance(h["layer1"], list) and len(h["layer1"]) == n1
+                and isinstance(h["layer2"], list) and len(h["layer2"]) == n2):
+            raise _fail(f"{where} must list one grid (or null) per head of each layer")
+
+        def grid(hs, hint, name):
+            if hint is None:
+                return None
+            try:
+                return grid_structure(hs, parse_grid_hint(hint, name))
+            except StructureError as exc:
+                raise Rejected(f"{name}: {exc}") from None
+
+        grids1 = [[grid(a, h["layer1"][i], f"{where}.layer1[{i}]")
+                   for a, i in zip(f.anchor, f.anchor_ids)] for f in out.features]
+        grids2 = [grid(a, h["layer2"][i], f"{where}.layer2[{i}]")
+                  for a, i in zip(out.heads, out.head_ids)]
+        entry = _obj(cover[k], f"cover[{k}]", ("token", "row", "tree", "bounds"))
+        if entry["token"] != out.token or entry["row"] != out.row:
+            raise Rejected(f"cover[{k}] does not name output entry {k}")
+        leaves = _leaves(entry, f"cover[{k}]", D, lo, hi)
+        parts.append(Part(f"output ({out.token}, {out.row})", None, grids1, expr,
+                          _gradient(expr, D), leaves, upper, out, grids2))
+
+    wit = _obj(obj["witness"], "witness", ("token", "row", "x", "error_lower"))
+    x = wit["x"]
+    if not isinstance(x, list) or len(x) != D:
+        raise _fail(f"witness.x must list {D} number(s)")
+    x = [_num(v, "witness.x") for v in x]
+    _num(wit["error_lower"], "witness.error_lower")
+    wk = [k for k, o in enumerate(outputs) if (o.token, o.row) == (wit["token"], wit["row"])]
+    if not wk:
+        raise Rejected("witness names no output entry")
+    if not all(a <= v <= b for a, v, b in zip(lo, x, hi)):
+        raise Rejected("witness lies outside the domain")
+    if not lower <= upper:
+        raise Rejected(f"claim.lower {lower!r} > claim.upper {upper!r}")
+    if mode == "prove":
+        if not Fraction(upper) <= Fraction(eps):
+            raise Rejected(f"claim.upper {upper!r} > epsilon {eps!r}")
+    elif not Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower):
+        raise Rejected(f"claim.upper {upper!r} > (1 + tol) * claim.lower")
+    wp = parts[wk[0]]
+    witness_part = Part("witness", None, wp.grids, wp.expr, None, [], 0.0, wp.composed,
+                        wp.grids2)
+    return BoxProblem(target, lo, hi, None, [], None, parts, upper, lower, x, witness_part)
