@@ -88,6 +88,8 @@ def cmd_certify(args) -> int:
         args.force = _may_overwrite(args.out, args.force)
     if spec.theorem == "uap":
         return _certify_uap(args, spec)
+    if spec.theorem in COMPOSED:
+        return _certify_composed(args, spec)
     prog, update = _progress(not args.json)
     if prog:
         with prog:
@@ -184,15 +186,79 @@ def _certify_uap(args, spec) -> int:
     return EXIT_HOLDS if result.holds else EXIT_FAILS
 
 
+#: Theorems with two-layer networks certified over input boxes.
+COMPOSED = ("uap-two-layer", "seq2seq", "uap-softmax")
+
+
+def _composed_functions(theorem: str):
+    from certify import pipeline
+    return {"uap-two-layer": (pipeline.build_two_layer, pipeline.certify_two_layer),
+            "seq2seq": (getattr(pipeline, "build_seq2seq", None),
+                        getattr(pipeline, "certify_seq2seq", None)),
+            "uap-softmax": (getattr(pipeline, "build_softmax", None),
+                            getattr(pipeline, "certify_softmax", None))}[theorem]
+
+
+def _certify_composed(args, spec) -> int:
+    from certify.network import canonical_json
+
+    build, run = _composed_functions(spec.theorem)
+    built = build(spec)
+    prog, update = _progress(not args.json)
+    if prog:
+        with prog:
+            result, cert, _ = run(spec, update, args.jobs, args.scheduler, built)
+    else:
+        result, cert, _ = run(spec, None, args.jobs, args.scheduler, built)
+    boxes = sum(len(c.leaves) for c in result.covers)
+    res = dict(built.resources)
+    info: dict[str, Any] = {
+        "theorem": spec.theorem, "mode": spec.mode, "holds": result.holds,
+        "lower": result.lower, "upper": result.upper if result.holds else None,
+        "ratio": result.upper / result.lower if result.holds and result.lower > 0 else None,
+        "epsilon": spec.epsilon, "construction": built.construction, "resources": res,
+        "a_priori_bound": built.bound["bound"], "outputs": len(result.covers),
+        "boxes": boxes, "evaluated": result.evaluated, "seconds": round(result.seconds, 3),
+        "message": result.message, "certificate": None}
+    if result.counterexample:
+        info["counterexample"] = result.counterexample
+    if cert is not None and args.out:
+        _write_new(args.out, canonical_json(cert) + "\n", args.force)
+        info["certificate"] = args.out
+    rtext = ("  resources: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) and
+                                         not isinstance(v, bool) else f"{k} {v}"
+                                         for k, v in res.items())
+             + f"\n  proved a-priori bound {built.bound['bound']:.6g}")
+    if result.holds:
+        claim = (f"sup error <= {result.upper:.6g} <= epsilon = {spec.epsilon:.6g}"
+                 if spec.mode == "prove" else
+                 f"sup error in [{result.lower:.6g}, {result.upper:.6g}]"
+                 f" (U/L = {info['ratio']:.5f})")
+        text = (f"certified ({spec.theorem}, {spec.mode}): {claim}\n"
+                f"  witness lower bound {result.lower:.6g}; {len(result.covers)} output "
+                f"entr{'y' if len(result.covers) == 1 else 'ies'}; {boxes:,} boxes; "
+                f"{result.seconds:.2f} s\n" + rtext)
+        if args.out:
+            text += f"\n  certificate written to {args.out}"
+    elif result.counterexample:
+        ce = result.counterexample
+        text = (f"FAILS: {result.message}\n  output token {ce['token']}, input x = "
+                f"{json.dumps(ce['x'])}\n" + rtext)
+    else:
+        text = f"NOT CERTIFIED: {result.message}\n" + rtext
+    _emit(info, args.json, text)
+    return EXIT_HOLDS if result.holds else EXIT_FAILS
+
+
 def cmd_sweep(args) -> int:
     from certify import sweep
     from certify.spec import load_json_file
 
     vary = sweep.parse_vary(args.vary or [])
     spec_obj = load_json_file(args.spec)
-    if isinstance(spec_obj, dict) and spec_obj.get("theorem") == "uap":
-        raise InputError("sweep supports theorems single-head and multi-head; certify uap "
-                         "specs one by one")
+    if isinstance(spec_obj, dict) and spec_obj.get("theorem") in ("uap",) + COMPOSED:
+        raise InputError(f"sweep supports theorems single-head and multi-head; certify "
+                         f"{spec_obj.get('theorem')} specs one by one")
     stem = os.path.splitext(os.path.basename(args.spec))[0]
     printed: list[dict[str, Any]] = []
 

@@ -23,6 +23,15 @@ def conformance(cert_obj: Any) -> tuple[bool, str]:
     if theorem == "uap":
         from theorems.uap import conformance as uap_conformance
         return uap_conformance(cert_obj)
+    if theorem == "uap-two-layer":
+        from theorems.uap_two_layer import conformance as two_layer_conformance
+        return two_layer_conformance(cert_obj)
+    if theorem == "seq2seq":
+        from theorems.seq2seq import conformance as seq_conformance
+        return seq_conformance(cert_obj)
+    if theorem == "uap-softmax":
+        from theorems.uap_softmax import conformance as softmax_conformance
+        return softmax_conformance(cert_obj)
     from certify.check.schema import parse_certificate
     from theorems.constructions import module_for
 

@@ -566,6 +566,9 @@ class Built2:
     program: Program
     bound: dict[str, float] = field(default_factory=dict)
 
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.resources)
+
     def structure_json(self) -> dict[str, Any]:
         return {"outputs": [{"layer1": [h.to_json_obj() for h in self.hints1],
                              "layer2": [h.to_json_obj() for h in self.hints2]}]}
