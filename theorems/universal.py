@@ -5,8 +5,9 @@ Paper: Thm 3.3 (v1); Lemma 3.11 and Thm 3.14 (v2).  Claims: (i) two-layer attent
 approximate any continuous sequence-to-sequence map on a compact domain to any accuracy;
 two-layer multi-head attention alone suffices.  Route: continuous f -> a sum of truncated
 linear functions -> one attention head per term (Lemma I, T1, T2) -> the terms summed by the
-output projection or a second layer.  The detailed construction is specified in its own
-issue; this module holds the statement and open obligations only.
+output projection or a second layer.  The constructions that exist are registered on their
+own (``uap``: one layer; ``uap-two-layer``: two layers, docs/mathematics.md section 10);
+this module holds the paper's qualitative statement and its open obligations.
 """
 
 from __future__ import annotations
@@ -23,15 +24,23 @@ def entry() -> TheoremEntry:
     eps = sp.Symbol("epsilon", positive=True)
     X = sp.Symbol("X")
     f, N = sp.Function("f"), sp.Function("N")
-    later = ("not mechanised yet: the two-layer and sequence-to-sequence constructions "
-             "(docs/mathematics.md, section 6.3) are not implemented")
+    later = ("not mechanised: the sequence-to-sequence construction with token-wise maps "
+             "only and the one-layer-plus-softmax construction (docs/mathematics.md, section "
+             "6.3) are not built")
+    density = ("not mechanised: the density of the compiled forms among continuous "
+               "functions (Stone-Weierstrass); theorems uap and uap-two-layer prove their "
+               "identities in general and certify concrete targets")
 
     def obligations() -> list[Obligation]:
         return [
-            Obligation("U.piecewise-linear", "in 1-D the piecewise-linear interpolant on a "
-                       "grid is f(y_0) + sum_i s_i Range_[0,h](y - y_i)", Open(later)),
-            Obligation("U.two-layer", "two attention layers with linear maps realise the sum "
-                       "of truncated linear terms within the summed errors", Open(later)),
+            Obligation("U.density", "every continuous f on a compact box is within epsilon "
+                       "of a sum of functions of affine forms and of their combinations, "
+                       "for every epsilon > 0", Open(density)),
+            Obligation("U.two-layer", "two attention layers with linear maps approximate "
+                       "every continuous function on a compact box (one token)",
+                       Open("the construction and its per-network a-priori bound are "
+                            "theorem uap-two-layer (UAP2.*); the limit epsilon -> 0 rests "
+                            "on U.density")),
             Obligation("U.one-layer-softmax", "one attention layer followed by a softmax "
                        "suffices", Open(later)),
             Obligation("U.seq2seq", "continuous sequence-to-sequence maps on a compact domain "
