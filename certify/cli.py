@@ -195,8 +195,7 @@ def _composed_functions(theorem: str):
     return {"uap-two-layer": (pipeline.build_two_layer, pipeline.certify_two_layer),
             "seq2seq": (getattr(pipeline, "build_seq2seq", None),
                         getattr(pipeline, "certify_seq2seq", None)),
-            "uap-softmax": (getattr(pipeline, "build_softmax", None),
-                            getattr(pipeline, "certify_softmax", None))}[theorem]
+            "uap-softmax": (pipeline.build_softmax, pipeline.certify_softmax)}[theorem]
 
 
 def _certify_composed(args, spec) -> int:

@@ -18,6 +18,8 @@ def build(spec: Spec):
         return build_uap(spec)
     if spec.theorem == "uap-two-layer":
         return build_two_layer(spec)
+    if spec.theorem == "uap-softmax":
+        return build_softmax(spec)
     return module_for(spec.theorem).build_from_spec(spec.target, spec.lo, spec.hi,
                                                     spec.construction)
 
@@ -34,6 +36,9 @@ def certify(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
         return result, cert
     if spec.theorem == "uap-two-layer":
         result, cert, _ = certify_two_layer(spec, progress, jobs, scheduler)
+        return result, cert
+    if spec.theorem == "uap-softmax":
+        result, cert, _ = certify_softmax(spec, progress, jobs, scheduler)
         return result, cert
     mod = module_for(spec.theorem)
     built = build(spec)
@@ -168,4 +173,47 @@ def certify_two_layer(spec: Spec, progress: Callable | None = None, jobs: int | 
                                           built.construction, parameters_json(built),
                                           built.net, structure, result, spec.mode, spec.tol,
                                           spec.epsilon)
+    return result, cert, built
+
+
+def build_softmax(spec: Spec):
+    """The uap-softmax network for a spec (:func:`theorems.uap_softmax.resolve`)."""
+    from certify.targets import check_enclosable
+    from theorems.uap_softmax import resolve
+
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    check_enclosable(spec.parsed_target, lo, hi)
+    try:
+        return resolve(spec.parsed_target, lo, hi, spec.construction, spec.epsilon)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise InputError(f"cannot build the network for this domain and these resources "
+                         f"({exc})") from None
+
+
+def certify_softmax(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
+                    scheduler: str | None = None, built=None):
+    """Build and certify a uap-softmax spec; ``(BoxResult, certificate or None, built)``."""
+    from certify.box_engine import certify_boxes
+    from certify.certificate import build_composed_certificate
+    from certify.exact_scores import grid_structure
+    from certify.exact_softmax import analyse_softmax
+    from certify.softmax_enclosure import prepare_softmax
+    from certify.targets import NumpyTarget
+    from theorems.uap_softmax import parameters_json
+
+    if built is None:
+        built = build_softmax(spec)
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    (out,) = analyse_softmax(built.net)
+    grids = [grid_structure(h, hint) if hint is not None else None
+             for h, hint in zip(out.logits[0].heads, built.hints)]
+    prepared = [prepare_softmax(out, grids)]
+    result = certify_boxes(prepared, NumpyTarget(spec.parsed_target), lo, hi, spec.mode,
+                           spec.tol, spec.epsilon, progress, jobs, scheduler)
+    cert = None
+    if result.holds:
+        cert = build_composed_certificate(spec.theorem, spec.target, lo, hi,
+                                          built.construction, parameters_json(built),
+                                          built.net, built.structure_json(), result,
+                                          spec.mode, spec.tol, spec.epsilon)
     return result, cert, built

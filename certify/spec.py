@@ -64,7 +64,7 @@ import numpy as np
 
 from certify.errors import InputError
 
-THEOREMS = ("single-head", "multi-head", "uap", "uap-two-layer")
+THEOREMS = ("single-head", "multi-head", "uap", "uap-two-layer", "uap-softmax")
 MODES = ("measure", "prove")
 TARGET_KINDS = ("truncated-linear", "clip", "hard-tanh", "hard-sigmoid", "relu", "leaky-relu")
 #: Size limits of a multi-head spec (memory of the token-affine bias and the heads).
@@ -173,6 +173,8 @@ def parse_spec(obj: Any) -> Spec:
         return _parse_uap(obj)
     if theorem == "uap-two-layer":
         return _parse_uap_two_layer(obj)
+    if theorem == "uap-softmax":
+        return _parse_uap_softmax(obj)
     _no_unknown_keys(obj, SPEC_KEYS + (("tokens",) if theorem == "multi-head" else ()), "spec")
     t_obj = _field(obj, "target", "spec")
     _no_unknown_keys(t_obj, TARGET_KEYS, "target")
@@ -553,3 +555,17 @@ def _parse_uap_two_layer(obj: dict[str, Any]) -> Spec:
         raise InputError("give epsilon, or construction.p and construction.knot_error")
     return Spec("uap-two-layer", target.normal, lo[:, None].copy(), hi[:, None].copy(), out,
                 mode, tol, epsilon, obj, target)
+
+
+def _parse_uap_softmax(obj: dict[str, Any]) -> Spec:
+    """Theorem ``uap-softmax``: as ``uap`` (expression targets; ``route``, ``p``, ``knots``,
+    ``kappa``), for the attention layer that approximates the logit of the rescaled target."""
+    import dataclasses
+
+    spec = _parse_uap(dict(obj, theorem="uap"))
+    if "lipschitz" in spec.construction:
+        raise InputError("construction.lipschitz does not apply to uap-softmax (the layer "
+                         "approximates the logit of the rescaled target)")
+    if spec.parsed_target.layers is not None:
+        raise InputError("uap-softmax takes an expression target")
+    return dataclasses.replace(spec, theorem="uap-softmax", raw=obj)

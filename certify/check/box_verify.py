@@ -342,7 +342,11 @@ class _Worker:
         self.part = part
         grad = list(part.gradient) if part.gradient is not None else None
         with self.bk.context():
-            if part.composed is not None:
+            if part.composed is not None and part.grids2 == "softmax":
+                from certify.check.softmax_bound import SoftmaxChecker
+                self.checker = SoftmaxChecker(self.bk, _ops(backend), part.composed,
+                                              part.grids, part.expr, grad)
+            elif part.composed is not None:
                 from certify.check.composed_bound import ComposedChecker
                 self.checker = ComposedChecker(self.bk, _ops(backend), part.composed,
                                                part.grids, part.grids2, part.expr, grad)

@@ -5,6 +5,10 @@ A certificate is accepted iff:
 
 1. Form: exactly the known keys, finite numbers, the network parses, its SHA-256 matches
    and it is in canonical form.
+(Theorem ``uap-softmax``, one attention layer followed by a softmax, is checked the same
+way with :mod:`certify.exact_softmax` and :mod:`certify.check.softmax_bound`; its
+``structure`` is ``{"grids": [...]}``, one hint per head, shared by the logit rows.)
+
 2. Target and domain: the target parses (:mod:`certify.targets`, or the sequence target of
    :mod:`certify.seq_targets`) and is in normal form; the domain has one interval per
    input variable; the network's input shape is the target's.
@@ -39,6 +43,7 @@ from certify.check.box_verify import (
 )
 from certify.check.model import Rejected
 from certify.exact_scores import StructureError, grid_structure, parse_grid_hint
+from certify.exact_softmax import analyse_softmax
 from certify.exact_two_layer import analyse_two_layer
 from certify.network import AttentionNet, NetworkFormatError, canonical_json
 
@@ -98,10 +103,14 @@ def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
     if net.input_shape != shape:
         raise Rejected(f"network input shape {list(net.input_shape)} does not match the "
                        f"target's {list(shape)}")
+    softmax = obj["theorem"] == "uap-softmax"
     try:
-        outputs = analyse_two_layer(net)
+        outputs = analyse_softmax(net) if softmax else analyse_two_layer(net)
     except StructureError as exc:
         raise Rejected(f"network: {exc}") from None
+    if softmax:
+        return _softmax_problem(obj, net, outputs, exprs, target, D, lo, hi, upper, lower,
+                                mode, tol, eps)
     if len(outputs) != len(exprs):
         raise Rejected(f"network has {len(outputs)} output entries; the target has "
                        f"{len(exprs)}")
@@ -161,4 +170,67 @@ def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
     wp = parts[wk[0]]
     witness_part = Part("witness", None, wp.grids, wp.expr, None, [], 0.0, wp.composed,
                         wp.grids2)
+    return BoxProblem(target, lo, hi, None, [], None, parts, upper, lower, x, witness_part)
+
+
+def _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps) -> None:
+    if not all(a <= v <= b for a, v, b in zip(lo, x, hi)):
+        raise Rejected("witness lies outside the domain")
+    if not lower <= upper:
+        raise Rejected(f"claim.lower {lower!r} > claim.upper {upper!r}")
+    if mode == "prove":
+        if not Fraction(upper) <= Fraction(eps):
+            raise Rejected(f"claim.upper {upper!r} > epsilon {eps!r}")
+    elif not Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower):
+        raise Rejected(f"claim.upper {upper!r} > (1 + tol) * claim.lower")
+
+
+def _softmax_problem(obj, net, outputs, exprs, target, D, lo, hi, upper, lower, mode, tol,
+                     eps) -> BoxProblem:
+    """Items 3-6 for one attention layer followed by a softmax."""
+    if len(outputs) != len(exprs):
+        raise Rejected(f"network has {len(outputs)} output entries; the target has "
+                       f"{len(exprs)}")
+    structure = _obj(obj["structure"], "structure", ("grids",))
+    hints = structure["grids"]
+    n_heads = len(net.layers[1].heads)
+    if not isinstance(hints, list) or len(hints) != n_heads:
+        raise _fail("structure.grids must hold one entry (a grid or null) per head")
+    cover = obj["cover"]
+    if not isinstance(cover, list) or len(cover) != len(outputs):
+        raise _fail("cover must hold one entry per output entry")
+    parts = []
+    for k, (out, expr) in enumerate(zip(outputs, exprs)):
+        grids = []
+        for h, hint in enumerate(hints):
+            if hint is None:
+                grids.append(None)
+                continue
+            try:
+                parsed = parse_grid_hint(hint, f"structure.grids[{h}]")
+                per_row = [grid_structure(lg.heads[h], parsed) for lg in out.logits]
+            except StructureError as exc:
+                raise Rejected(f"structure.grids[{h}]: {exc}") from None
+            grids.append(per_row[0])
+        # The grid data depend on the scores only, which every logit row shares; each row
+        # was verified above.
+        entry = _obj(cover[k], f"cover[{k}]", ("token", "row", "tree", "bounds"))
+        if entry["token"] != out.token or entry["row"] != out.row:
+            raise Rejected(f"cover[{k}] does not name output entry {k}")
+        leaves = _leaves(entry, f"cover[{k}]", D, lo, hi)
+        parts.append(Part(f"output ({out.token}, {out.row})", None, grids, expr,
+                          _gradient(expr, D), leaves, upper, out, "softmax"))
+    wit = _obj(obj["witness"], "witness", ("token", "row", "x", "error_lower"))
+    x = wit["x"]
+    if not isinstance(x, list) or len(x) != D:
+        raise _fail(f"witness.x must list {D} number(s)")
+    x = [_num(v, "witness.x") for v in x]
+    _num(wit["error_lower"], "witness.error_lower")
+    wk = [k for k, o in enumerate(outputs) if (o.token, o.row) == (wit["token"], wit["row"])]
+    if not wk:
+        raise Rejected("witness names no output entry")
+    _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps)
+    wp = parts[wk[0]]
+    witness_part = Part("witness", None, wp.grids, wp.expr, None, [], 0.0, wp.composed,
+                        "softmax")
     return BoxProblem(target, lo, hi, None, [], None, parts, upper, lower, x, witness_part)
