@@ -22,4 +22,4 @@ def test_whole_registry_checks_with_exit_code_0():
     tree, obj, code = report.check_theorems(None)
     assert code == 0, tree
     assert obj["summary"]["failed"] == 0
-    assert obj["seconds"] < 60
+    assert obj["summary"]["open"] >= 1  # the paper's qualitative claims stay open
