@@ -156,19 +156,11 @@ def parse_tree(bits: str, D: int, lo: list[Fraction], hi: list[Fraction]
     return leaves
 
 
-def verify_box_structure(obj: dict[str, Any]) -> BoxProblem:
-    """Items 1-4 and the backend-independent part of 6; InputError for malformed input."""
-    _obj(obj, "certificate", KEYS)
-    if obj["schema"] != SCHEMA:
-        raise _fail(f"schema must be {SCHEMA!r}")
-    target = parse_target(obj["target"])
-    if target.normal != obj["target"]:
-        raise _fail("target is not in normal form")
-    lo_a, hi_a = parse_domain(obj["domain"], target.d)
-    dom = _obj(obj["domain"], "domain", ("lo", "hi"))
-    if not (isinstance(dom["lo"], list) and isinstance(dom["hi"], list)):
-        raise _fail("domain.lo and domain.hi must be lists")
-    lo, hi = [float(v) for v in lo_a], [float(v) for v in hi_a]
+def parse_claim_and_network(obj: dict[str, Any]) -> tuple[str, float, float, float,
+                                                           float | None, AttentionNet]:
+    """The claim fields and the stored network of an input-box certificate (items 1 and 6's
+    form): ``(mode, lower, upper, tol, epsilon, net)``.  InputError for malformed fields;
+    Rejected if the hash does not match or the network is not in canonical form."""
     claim = _obj(obj["claim"], "claim", ("mode", "lower", "upper", "tol", "epsilon"))
     mode = claim["mode"]
     if mode not in ("prove", "measure"):
@@ -192,6 +184,23 @@ def verify_box_structure(obj: dict[str, Any]) -> BoxProblem:
         raise Rejected("network_sha256 does not match the stored network")
     if net.to_json() != text:
         raise Rejected("stored network is not in canonical form")
+    return mode, lower, upper, tol, eps, net
+
+
+def verify_box_structure(obj: dict[str, Any]) -> BoxProblem:
+    """Items 1-4 and the backend-independent part of 6; InputError for malformed input."""
+    _obj(obj, "certificate", KEYS)
+    if obj["schema"] != SCHEMA:
+        raise _fail(f"schema must be {SCHEMA!r}")
+    target = parse_target(obj["target"])
+    if target.normal != obj["target"]:
+        raise _fail("target is not in normal form")
+    lo_a, hi_a = parse_domain(obj["domain"], target.d)
+    dom = _obj(obj["domain"], "domain", ("lo", "hi"))
+    if not (isinstance(dom["lo"], list) and isinstance(dom["hi"], list)):
+        raise _fail("domain.lo and domain.hi must be lists")
+    lo, hi = [float(v) for v in lo_a], [float(v) for v in hi_a]
+    mode, lower, upper, tol, eps, net = parse_claim_and_network(obj)
     if net.input_shape != (target.d, 1):
         raise Rejected(f"network input shape {list(net.input_shape)} does not match the "
                        f"target's {target.d} variable(s) on one token")

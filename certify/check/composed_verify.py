@@ -26,7 +26,6 @@ way with :mod:`certify.exact_softmax` and :mod:`certify.check.softmax_bound`; it
 
 from __future__ import annotations
 
-import hashlib
 from fractions import Fraction
 from typing import Any
 
@@ -40,12 +39,12 @@ from certify.check.box_verify import (
     _leaves,
     _num,
     _obj,
+    parse_claim_and_network,
 )
 from certify.check.model import Rejected
 from certify.exact_scores import StructureError, grid_structure, parse_grid_hint
 from certify.exact_softmax import analyse_softmax
 from certify.exact_two_layer import analyse_two_layer
-from certify.network import AttentionNet, NetworkFormatError, canonical_json
 
 
 def _targets(obj: dict[str, Any]):
@@ -77,29 +76,7 @@ def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
     if not (isinstance(dom["lo"], list) and isinstance(dom["hi"], list)):
         raise _fail("domain.lo and domain.hi must be lists")
     lo, hi = [float(v) for v in lo_a], [float(v) for v in hi_a]
-    claim = _obj(obj["claim"], "claim", ("mode", "lower", "upper", "tol", "epsilon"))
-    mode = claim["mode"]
-    if mode not in ("prove", "measure"):
-        raise _fail("claim.mode must be prove or measure")
-    lower, upper = _num(claim["lower"], "claim.lower"), _num(claim["upper"], "claim.upper")
-    tol = _num(claim["tol"], "claim.tol")
-    eps = None if claim["epsilon"] is None else _num(claim["epsilon"], "claim.epsilon")
-    if mode == "prove" and eps is None:
-        raise _fail("claim.epsilon is needed in mode prove")
-    if not isinstance(obj["network"], dict):
-        raise _fail("network must be a JSON object")
-    try:
-        net = AttentionNet.from_json_obj(obj["network"])
-    except NetworkFormatError as exc:
-        raise _fail(str(exc)) from None
-    sha = obj["network_sha256"]
-    if not isinstance(sha, str):
-        raise _fail("network_sha256 must be a string")
-    text = canonical_json(obj["network"])
-    if hashlib.sha256(text.encode()).hexdigest() != sha:
-        raise Rejected("network_sha256 does not match the stored network")
-    if net.to_json() != text:
-        raise Rejected("stored network is not in canonical form")
+    mode, lower, upper, tol, eps, net = parse_claim_and_network(obj)
     if net.input_shape != shape:
         raise Rejected(f"network input shape {list(net.input_shape)} does not match the "
                        f"target's {list(shape)}")
@@ -158,15 +135,7 @@ def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
     wk = [k for k, o in enumerate(outputs) if (o.token, o.row) == (wit["token"], wit["row"])]
     if not wk:
         raise Rejected("witness names no output entry")
-    if not all(a <= v <= b for a, v, b in zip(lo, x, hi)):
-        raise Rejected("witness lies outside the domain")
-    if not lower <= upper:
-        raise Rejected(f"claim.lower {lower!r} > claim.upper {upper!r}")
-    if mode == "prove":
-        if not Fraction(upper) <= Fraction(eps):
-            raise Rejected(f"claim.upper {upper!r} > epsilon {eps!r}")
-    elif not Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower):
-        raise Rejected(f"claim.upper {upper!r} > (1 + tol) * claim.lower")
+    _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps)
     wp = parts[wk[0]]
     witness_part = Part("witness", None, wp.grids, wp.expr, None, [], 0.0, wp.composed,
                         wp.grids2)
