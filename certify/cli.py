@@ -20,6 +20,11 @@ from certify.errors import InputError
 EXIT_HOLDS, EXIT_FAILS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
+#: Most worker processes a command starts (a typo such as --jobs 1000 would otherwise start
+#: hundreds of processes on a small machine).
+MAX_JOBS = 64
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -27,6 +32,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be >= 1")
+    if value > MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_JOBS}")
     return value
 
 
@@ -36,7 +43,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _may_overwrite(path: str, force: bool) -> bool:
-    """True if ``path`` may be written: it is new, ``--force`` was given, or the user agrees."""
+    """True if ``path`` may be written: it is new, ``--force`` was given, or the user agrees.
+
+    Checked before any computation: a directory, a missing parent directory or one that
+    cannot be written is a one-line error (exit 2) at once, not after the run.
+    """
+    if os.path.isdir(path):
+        raise InputError(f"{path} is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise InputError(f"{os.path.dirname(path)}: no such directory")
+    if not os.access(directory, os.W_OK):
+        raise InputError(f"{directory}: not writable")
     if not os.path.exists(path) or force:
         return True
     if sys.stdin.isatty():
@@ -303,6 +321,7 @@ def cmd_build(args) -> int:
     from certify.spec import load_json_file, parse_spec
 
     spec = parse_spec(load_json_file(args.spec))
+    args.force = _may_overwrite(args.out, args.force)  # before the build, not after
     built = build(spec)
     _write_new(args.out, built.net.to_json() + "\n", args.force)
     info = {"network": args.out, "sha256": built.net.sha256(), **built.parameters()}

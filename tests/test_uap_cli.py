@@ -258,3 +258,23 @@ def test_exact_target_in_measure_mode_terminates(tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("attncert certify did not end within 20 s for the target 1 on [0, 1]")
     assert proc.returncode in (0, 1), proc.stderr
+
+
+@pytest.mark.parametrize("where", ["dir", "missing"])
+def test_unwritable_output_refused_before_the_run(where, tmp_path, capsys, monkeypatch):
+    import certify.pipeline as pipeline
+
+    def never(*args, **kwargs):  # the run must not start
+        raise AssertionError("certification started")
+
+    monkeypatch.setattr(pipeline, "certify_uap", never)
+    spec = _write(tmp_path, SMALL)
+    out = str(tmp_path) if where == "dir" else str(tmp_path / "no" / "cert.json")
+    code, _, err = _run(["certify", spec, "--out", out], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_absurd_job_count_refused(tmp_path, capsys):
+    spec = _write(tmp_path, SMALL)
+    code, _, err = _run(["certify", spec, "--jobs", "1000"], capsys)
+    assert code == 2 and "64" in err and len(err.strip().splitlines()) == 1
