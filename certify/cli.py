@@ -351,6 +351,8 @@ def cmd_bound(args) -> int:
     for name in ("a", "b", "kappa"):
         if not math.isfinite(getattr(args, name)):
             raise InputError(f"--{name} must be finite")
+    if not 2 <= args.p <= 2**22:  # the single-head spec's limit, checked before any work
+        raise InputError("--p must lie in [2, 4194304]")
     obj = report.bound_single_head(args.a, args.b, args.p, args.kappa)
     lo, hi = obj["domain"]
     spec = parse_spec({"theorem": "single-head",

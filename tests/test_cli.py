@@ -160,3 +160,12 @@ def test_check_malformed_certificate_is_bad_input(tmp_path, capsys):
         code, out, err = _run(["check", path], capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1, (content, err)
         assert "verified" not in out.lower() and "Traceback" not in err
+
+
+def test_bound_refuses_an_absurd_p_with_one_line(capsys):
+    from certify.cli import main as cli_main
+
+    code = cli_main(["bound", "single-head", "--a", "-1", "--b", "1", "--p", "1000000000",
+                     "--kappa", "3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--p" in err[0]
