@@ -162,7 +162,11 @@ def prepare_group(heads: list[HeadScores], grids: list[Grid | None],
         beta = np.array(h.beta)
         dmin = np.array([float(iv.down(np.float64(float(d)))) for d in grid.dmin])
         kappa = iv.down(beta * dmin * dmin)
-        K = np.ceil(np.sqrt(TAIL / kappa)).astype(int) + 1
+        shape = np.array(grid.shape)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            half = np.ceil(np.sqrt(TAIL / kappa))
+        # A spacing that rounds to 0 (or a tiny kappa) gives the whole axis as the window.
+        K = np.where(np.isfinite(half) & (half < shape), half, shape).astype(int) + 1
         W = np.minimum(2 * K + 1, np.array(grid.shape))
         rhos = [_enclose_all(g.rho) for g in grids]
         rho = (np.stack([r[0] for r in rhos]), np.stack([r[1] for r in rhos]))

@@ -49,6 +49,8 @@ def analyse_softmax(net: AttentionNet) -> list[SoftmaxOutput]:
     prefix = AttentionNet(net.input_shape, layers[:4])
     rows = analyse(prefix)
     R = layers[3].weight.shape[0]
+    if R < 1:
+        raise StructureError("the softmax needs at least one logit row")
     out_map = layers[5]
     n_cols = len(layers[2].columns)
     if out_map.weight.shape[1] != R or out_map.bias.shape != (out_map.weight.shape[0], n_cols):

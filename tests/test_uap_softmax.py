@@ -106,3 +106,16 @@ def test_obligations_hold_and_mutations_fail():
         assert o.discharge().status == "proved-symbolic", o.id
     assert ob.logit_identity_obligation(2).discharge().status == "failed"
     assert ob.sigma_lipschitz_obligation(Fraction(1, 2)).discharge().status == "failed"
+
+
+def test_softmax_without_logit_rows_is_a_structure_error():
+    from certify.exact_scores import StructureError
+    from certify.network import AttentionNet, TokenAffine
+    from certify.pipeline import build_softmax
+
+    built = build_softmax(parse_spec(SPEC))
+    layers = list(built.net.layers)
+    layers[3] = TokenAffine(np.zeros((0, 1)), np.zeros((0, 1)))
+    layers[5] = TokenAffine(np.zeros((1, 0)), np.zeros((1, 1)))
+    with pytest.raises(StructureError):
+        analyse_softmax(AttentionNet(built.net.input_shape, tuple(layers)))

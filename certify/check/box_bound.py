@@ -111,9 +111,8 @@ class CheckedHead:
             h = grid.hint
             k = len(h.axes)
             dmin = [float_down(d) for d in grid.dmin]
-            K = [math.ceil(math.sqrt(TAIL / float_down(Fraction(h.beta[a]) * Fraction(dmin[a])
-                                                        ** 2))) + 1 + EXTRA_WINDOW
-                 for a in range(k)]
+            K = [_half_window(float_down(Fraction(h.beta[a]) * Fraction(dmin[a]) ** 2),
+                              grid.shape[a]) for a in range(k)]
             W = [min(2 * K[a] + 1, grid.shape[a]) for a in range(k)]
             stride = [1] * k
             for a in range(k - 2, -1, -1):
@@ -338,6 +337,15 @@ class CheckedHead:
                 acc = acc + 2 * g.beta[a] * span * g.P[a][v]
             out.append(acc)
         return out
+
+
+def _half_window(kappa: float, n: int) -> int:
+    """Anchors on each side of the reference in the default window: enough that the rest
+    have kernel below exp(-TAIL) (the whole axis when kappa rounds to 0).  A heuristic:
+    the far-tail bound holds for every window."""
+    if not kappa > 0:
+        return n + 1 + EXTRA_WINDOW
+    return min(math.ceil(math.sqrt(TAIL / kappa)), n) + 1 + EXTRA_WINDOW
 
 
 def _window(W: int, K: int, n: int, k: int, width: float, dmin: float,

@@ -126,12 +126,12 @@ class ComposedChecker:
         out = []
         for a, b, nz, heads, gathers in self.features:
             s = a
-            for v in range(self.D):
+            for v in range(len(X)):
                 if nz[v]:
                     s = s + _mul(bk, b[v], xs[v])
             for g in gathers:
                 s = s + g.c0
-                for v in range(self.D):
+                for v in range(len(X)):
                     s = s + _mul(bk, g.cv[v], xs[v])
             for ch in heads:
                 h = _head_set(bk, ch, X, refine)
@@ -171,7 +171,7 @@ class ComposedChecker:
     def _gradients(self, X: list[tuple[float, float]]) -> list[Any] | None:
         """Sets containing ``d_v N`` over the box, v = 0..D-1 (item 3)."""
         bk = self.bk
-        D = self.D
+        D = len(X)
         phi = self.feature_sets(X)
         if phi is None:
             return None
