@@ -48,6 +48,8 @@ def _may_overwrite(path: str, force: bool) -> bool:
     Checked before any computation: a directory, a missing parent directory or one that
     cannot be written is a one-line error (exit 2) at once, not after the run.
     """
+    if path == "-":  # standard output
+        return True
     if os.path.isdir(path):
         raise InputError(f"{path} is a directory")
     directory = os.path.dirname(os.path.abspath(path))
@@ -66,7 +68,14 @@ def _may_overwrite(path: str, force: bool) -> bool:
 
 
 def _write_new(path: str, text: str, force: bool) -> None:
-    """Write ``text`` to ``path``; an existing file is replaced only with consent."""
+    """Write ``text`` to ``path`` (``-``: standard output); an existing file is replaced
+    only with consent."""
+    global _STDOUT_TAKEN
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _STDOUT_TAKEN = True
+        return
     _may_overwrite(path, force)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -75,8 +84,14 @@ def _write_new(path: str, text: str, force: bool) -> None:
         fh.write(text)
 
 
+#: Set when a document went to standard output (``--out -``): the report then goes to
+#: standard error, so that standard output holds the document alone.
+_STDOUT_TAKEN = False
+
+
 def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
-    print(json.dumps(obj, indent=2) if as_json else text)
+    print(json.dumps(obj, indent=2) if as_json else text,
+          file=sys.stderr if _STDOUT_TAKEN else sys.stdout)
 
 
 def _progress(enabled: bool):
@@ -385,8 +400,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     c = sub.add_parser("certify", help="certify a spec (prove or measure); write a certificate")
-    c.add_argument("spec")
-    c.add_argument("--out", help="certificate file to write")
+    c.add_argument("spec", help="SPEC.json, or - for standard input")
+    c.add_argument("--out", help="certificate file to write (- for standard output; the "
+                   "report then goes to standard error)")
     c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     c.add_argument("--json", action="store_true")
     c.add_argument("--jobs", type=_positive_int, default=None,
@@ -444,6 +460,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _STDOUT_TAKEN
+    _STDOUT_TAKEN = False
     parser = make_parser()
     try:
         args = parser.parse_args(argv)

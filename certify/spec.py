@@ -93,7 +93,13 @@ class Spec:
 
 
 def load_json_file(path: str) -> Any:
+    """The JSON document in ``path`` (``-``: standard input), read strictly: duplicate keys
+    and non-finite numbers are refused with one line."""
     try:
+        if path == "-":
+            import sys
+            return json.load(sys.stdin, parse_constant=_reject_constant,
+                             parse_float=_finite_float, object_pairs_hook=unique_keys("<stdin>"))
         with open(path, encoding="utf-8") as fh:
             return json.load(fh, parse_constant=_reject_constant, parse_float=_finite_float,
                              object_pairs_hook=unique_keys(path))
@@ -104,7 +110,8 @@ def load_json_file(path: str) -> Any:
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+        where = "<stdin>" if path == "-" else path
+        raise InputError(f"{where}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
 
 
 def unique_keys(path: str):

@@ -278,3 +278,14 @@ def test_absurd_job_count_refused(tmp_path, capsys):
     spec = _write(tmp_path, SMALL)
     code, _, err = _run(["certify", spec, "--jobs", "1000"], capsys)
     assert code == 2 and "64" in err and len(err.strip().splitlines()) == 1
+
+
+def test_certify_reads_stdin_and_writes_stdout(tmp_path, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(SMALL)))
+    code = main(["certify", "-", "--out", "-", "--jobs", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    cert = json.loads(out)  # standard output holds the certificate alone
+    assert cert["theorem"] == "uap" and "certified" in err
