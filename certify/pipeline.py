@@ -63,11 +63,14 @@ def certify_spec(spec_obj: dict) -> dict[str, Any]:
     return cert
 
 
-def build_uap(spec: Spec):
-    """The uap network for a spec, every resource resolved (:func:`theorems.uap.resolve`)."""
-    from certify.targets import check_enclosable
-    from theorems.uap import resolve
+def _build_box_network(module: str, spec: Spec):
+    """``module.resolve`` for a one-token spec whose target is checked enclosable first;
+    overflow while building is a one-line input error."""
+    import importlib
 
+    from certify.targets import check_enclosable
+
+    resolve = importlib.import_module(module).resolve
     lo, hi = spec.lo[:, 0], spec.hi[:, 0]
     check_enclosable(spec.parsed_target, lo, hi)
     try:
@@ -75,6 +78,11 @@ def build_uap(spec: Spec):
     except (OverflowError, ZeroDivisionError) as exc:
         raise InputError(f"cannot build the network for this domain and these resources "
                          f"({exc})") from None
+
+
+def build_uap(spec: Spec):
+    """The uap network for a spec, every resource resolved (:func:`theorems.uap.resolve`)."""
+    return _build_box_network("theorems.uap", spec)
 
 
 def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
@@ -120,16 +128,7 @@ def certify_uap(spec: Spec, progress: Callable | None = None, jobs: int | None =
 
 def build_two_layer(spec: Spec):
     """The uap-two-layer network for a spec (:func:`theorems.uap_two_layer.resolve`)."""
-    from certify.targets import check_enclosable
-    from theorems.uap_two_layer import resolve
-
-    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
-    check_enclosable(spec.parsed_target, lo, hi)
-    try:
-        return resolve(spec.parsed_target, lo, hi, spec.construction, spec.epsilon)
-    except (OverflowError, ZeroDivisionError) as exc:
-        raise InputError(f"cannot build the network for this domain and these resources "
-                         f"({exc})") from None
+    return _build_box_network("theorems.uap_two_layer", spec)
 
 
 def prepare_composed_outputs(net, structure: dict[str, Any]):
@@ -178,16 +177,7 @@ def certify_two_layer(spec: Spec, progress: Callable | None = None, jobs: int | 
 
 def build_softmax(spec: Spec):
     """The uap-softmax network for a spec (:func:`theorems.uap_softmax.resolve`)."""
-    from certify.targets import check_enclosable
-    from theorems.uap_softmax import resolve
-
-    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
-    check_enclosable(spec.parsed_target, lo, hi)
-    try:
-        return resolve(spec.parsed_target, lo, hi, spec.construction, spec.epsilon)
-    except (OverflowError, ZeroDivisionError) as exc:
-        raise InputError(f"cannot build the network for this domain and these resources "
-                         f"({exc})") from None
+    return _build_box_network("theorems.uap_softmax", spec)
 
 
 def certify_softmax(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,

@@ -805,27 +805,45 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def rebuild(theorem: str, cert_obj: dict[str, Any], resolve_fn):
+    """The network a certificate's theorem builds for its target, domain and construction
+    (``resolve_fn(target, lo, hi, construction, None)``); ``(built, None)`` or ``(None,
+    reason)``."""
+    from certify.spec import parse_spec
+
+    try:
+        spec = parse_spec({"theorem": theorem, "target": cert_obj["target"],
+                           "domain": cert_obj["domain"],
+                           "construction": cert_obj["construction"], "mode": "measure"})
+        return resolve_fn(spec.parsed_target, spec.lo[:, 0], spec.hi[:, 0],
+                          spec.construction, None), None
+    except (InputError, KeyError, TypeError) as exc:
+        return None, f"cannot rebuild the network: {exc}"
+
+
+def same_as_built(cert_obj: dict[str, Any], net, structure: Any, parameters: Any) -> str | None:
+    """The first of network, structure and parameters where the certificate differs from
+    the construction's (a reason), or None."""
+    if net.to_json_obj() != cert_obj.get("network"):
+        return "stored network differs from the network the construction builds"
+    if structure != cert_obj.get("structure"):
+        return "grid hints differ from the construction's"
+    if parameters != cert_obj.get("parameters"):
+        return "parameters (resources, a-priori bound) differ from the construction's"
+    return None
+
+
 def conformance(cert_obj: dict[str, Any]) -> tuple[bool, str]:
     """Is the certificate's network the one this theorem builds for its target, domain and
     construction?  ``(True, summary)`` or ``(False, reason)``; a separate statement from the
     error claim, which the checker verifies without this code."""
-    from certify.spec import parse_spec
-
-    try:
-        spec = parse_spec({"theorem": ID, "target": cert_obj["target"],
-                           "domain": cert_obj["domain"],
-                           "construction": cert_obj["construction"], "mode": "measure"})
-        built = resolve(spec.parsed_target, spec.lo[:, 0], spec.hi[:, 0], spec.construction,
-                        None)
-    except (InputError, KeyError, TypeError) as exc:
-        return False, f"cannot rebuild the network: {exc}"
-    if built.net.to_json_obj() != cert_obj.get("network"):
-        return False, "stored network differs from the network the construction builds"
-    hints = [h.to_json_obj() if h is not None else None for h in built.hints]
-    if hints != cert_obj.get("structure", {}).get("grids"):
-        return False, "grid hints differ from the construction's"
-    if parameters_json(built) != cert_obj.get("parameters"):
-        return False, "parameters (resources, a-priori bound) differ from the construction's"
+    built, why = rebuild(ID, cert_obj, resolve)
+    if built is None:
+        return False, why
+    hints = {"grids": [h.to_json_obj() if h is not None else None for h in built.hints]}
+    why = same_as_built(cert_obj, built.net, hints, parameters_json(built))
+    if why is not None:
+        return False, why
     return True, (f"the network is theorem uap, route {built.construction['route']}, "
                   f"with {built.resources['anchors']} anchors and {built.resources['heads']} "
                   f"head(s)")

@@ -811,22 +811,14 @@ def parameters_json(built: Built2) -> dict[str, Any]:
 def conformance(cert_obj: dict[str, Any]) -> tuple[bool, str]:
     """Is the certificate's network the one this construction builds?  (A separate statement
     from the error claim.)"""
-    from certify.spec import parse_spec
+    from theorems.uap import rebuild, same_as_built
 
-    try:
-        spec = parse_spec({"theorem": ID, "target": cert_obj["target"],
-                           "domain": cert_obj["domain"],
-                           "construction": cert_obj["construction"], "mode": "measure"})
-        built = resolve(spec.parsed_target, spec.lo[:, 0], spec.hi[:, 0], spec.construction,
-                        None)
-    except (InputError, KeyError, TypeError) as exc:
-        return False, f"cannot rebuild the network: {exc}"
-    if built.net.to_json_obj() != cert_obj.get("network"):
-        return False, "stored network differs from the network the construction builds"
-    if built.structure_json() != cert_obj.get("structure"):
-        return False, "grid hints differ from the construction's"
-    if parameters_json(built) != cert_obj.get("parameters"):
-        return False, "parameters (resources, a-priori bound) differ from the construction's"
+    built, why = rebuild(ID, cert_obj, resolve)
+    if built is None:
+        return False, why
+    why = same_as_built(cert_obj, built.net, built.structure_json(), parameters_json(built))
+    if why is not None:
+        return False, why
     return True, (f"the network is theorem {ID} with {built.resources['anchors']} anchors, "
                   f"{built.resources['heads_layer1']} + {built.resources['heads_layer2']} "
                   f"heads")

@@ -422,6 +422,18 @@ def _lp_set(bk: Any, wlo: list[Any], whi: list[Any], g: list[Any]) -> Any:
     return bk.interval(lo, hi)
 
 
+def covariance(bk: Any, it: tuple, slope: list[Any]) -> Any | None:
+    """A set containing ``Cov_w(slope, V) = sum w (slope)(V - v0) - (sum w slope)(sum w (V -
+    v0))`` over the weight boxes of the items ``it`` (item 6); None if not bounded."""
+    wlo, whi, V, _, v0 = it
+    g3 = [x - v0 for x in V]
+    g1 = [_mul(bk, p, q) for p, q in zip(slope, g3)]
+    S = [_lp_set(bk, wlo, whi, g) for g in (g1, slope, g3)]
+    if any(x is None for x in S):
+        return None
+    return S[0] - _mul(bk, S[1], S[2])
+
+
 class OutputChecker:
     """Per-box bounds for one output entry in one backend."""
 
@@ -518,14 +530,10 @@ class OutputChecker:
                 it = ch.items(X)
                 if it is None:
                     return best
-                wlo, whi, V, dB, v0 = it
-                g3 = [x - v0 for x in V]
-                g2 = [b[v] for b in dB]
-                g1 = [_mul(bk, p, q) for p, q in zip(g2, g3)]
-                S = [_lp_set(bk, wlo, whi, g) for g in (g1, g2, g3)]
-                if any(s is None for s in S):
+                cov = covariance(bk, it, [b[v] for b in it[3]])
+                if cov is None:
                     return best
-                dv = dv + (S[0] - _mul(bk, S[1], S[2]))
+                dv = dv + cov
             step = bk.interval(float_down(Fraction(X[v][0]) - Fraction(c[v])),
                                float_up(Fraction(X[v][1]) - Fraction(c[v])))
             mv = mv + _mul(bk, dv, step)

@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Any
 
 from certify.check.backends import float_down, float_up
-from certify.check.box_bound import CheckedHead, _lp_set, _mul
+from certify.check.box_bound import CheckedHead, _lp_set, _mul, covariance
 from certify.exact_scores import Grid
 from certify.exact_two_layer import ComposedOutput, GatherHead
 from certify.expression import EnclosureFailure, Expr, evaluate
@@ -76,17 +76,6 @@ def _head_set(bk: Any, ch: CheckedHead, X: list[tuple[float, float]], refine: bo
     if not got or not lo <= hi:
         return None
     return bk.interval(lo, hi)
-
-
-def _cov(bk: Any, it: tuple, slope: list[Any]) -> Any | None:
-    """``Cov_w(slope, V)`` over the weight boxes (item 6 of box_bound)."""
-    wlo, whi, V, _, v0 = it
-    g3 = [x - v0 for x in V]
-    g1 = [_mul(bk, p, q) for p, q in zip(slope, g3)]
-    S = [_lp_set(bk, wlo, whi, g) for g in (g1, slope, g3)]
-    if any(s is None for s in S):
-        return None
-    return S[0] - _mul(bk, S[1], S[2])
 
 
 class ComposedChecker:
@@ -186,7 +175,7 @@ class ComposedChecker:
                 for g in gathers:
                     s = s + g.cv[v]
                 for it in items:
-                    c = _cov(bk, it, [d[v] for d in it[3]])
+                    c = covariance(bk, it, [d[v] for d in it[3]])
                     if c is None:
                         return None
                     s = s + c
@@ -211,7 +200,7 @@ class ComposedChecker:
                     for r, Jr in enumerate(J):
                         acc = acc + _mul(bk, dB[r], Jr[v])
                     slope.append(acc)
-                c = _cov(bk, it, slope)
+                c = covariance(bk, it, slope)
                 if c is None:
                     return None
                 grad[v] = grad[v] + c

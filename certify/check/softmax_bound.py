@@ -19,7 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from certify.check.backends import float_down, float_up
-from certify.check.box_bound import OutputChecker, _lp_set, _mul
+from certify.check.box_bound import OutputChecker, _mul, covariance
 from certify.exact_scores import Grid
 from certify.exact_softmax import SoftmaxOutput
 from certify.expression import Expr
@@ -77,14 +77,10 @@ class SoftmaxChecker:
             it = ch.items(X)
             if it is None:
                 return None
-            wlo, whi, V, dB, v0 = it
-            g3 = [x - v0 for x in V]
-            g2 = [b[v] for b in dB]
-            g1 = [_mul(bk, p, q) for p, q in zip(g2, g3)]
-            S = [_lp_set(bk, wlo, whi, g) for g in (g1, g2, g3)]
-            if any(s is None for s in S):
+            cov = covariance(bk, it, [b[v] for b in it[3]])
+            if cov is None:
                 return None
-            dv = dv + (S[0] - _mul(bk, S[1], S[2]))
+            dv = dv + cov
         return dv
 
     def box_bound(self, X: list[tuple[float, float]], upper: float) -> float:
