@@ -226,8 +226,7 @@ COMPOSED = ("uap-two-layer", "seq2seq", "uap-softmax")
 def _composed_functions(theorem: str):
     from certify import pipeline
     return {"uap-two-layer": (pipeline.build_two_layer, pipeline.certify_two_layer),
-            "seq2seq": (getattr(pipeline, "build_seq2seq", None),
-                        getattr(pipeline, "certify_seq2seq", None)),
+            "seq2seq": (pipeline.build_seq2seq, pipeline.certify_seq2seq),
             "uap-softmax": (pipeline.build_softmax, pipeline.certify_softmax)}[theorem]
 
 

@@ -9,11 +9,22 @@ Network shape (:func:`analyse_two_layer`).  Layers: an affine first layer ``Z0 =
 ``Y = W Z2[:, col] + b``.  The input has ``D = d n <= 3`` variables ``x`` (entry ``X[i, k]``
 is variable ``k d + i``).  Conditions, all checked exactly on the structural zeros:
 
-* Layer 1 keys read no row of ``Z0`` that depends on ``x`` (*varying* rows), so key
-  ``K_j = W_K c_j`` is constant and head h's score of column j at query column ``col`` is
-  affine, ``s_j(x) = A_j + B_j . x``.  A head whose scores are constant at ``col`` (all
-  ``B_j = 0``: a *gather* head, e.g. selecting a token by position) may read varying rows
-  in its values, which are then affine in x; every other head has constant values.
+* Layer 1, per head h and query column ``col``: with the query ``q(x) = q0 + sum_v x_v Q_v``
+  (``q0 = W_Q c_col``, ``Q_v = W_Q M[:, col, v]``) and key ``K_j(x) = K0_j + sum_v x_v
+  dK_{j,v}`` (``K0_j = W_K c_j``, ``dK_{j,v} = W_K M[:, j, v]``): ``W_Q`` is zero on every
+  row of ``Z0[:, col]`` that depends on x (a *varying* row), or ``W_K`` is zero on every
+  row that varies in some column; otherwise the head's scores may be quadratic in x and
+  the network is refused.  Then all ``Q_v`` or all ``dK_{j,v}`` are exactly zero, so the
+  score of key column j is exactly affine,
+
+      ``s_j(x) = A_j + B_j . x``,  ``A_j = q0 . K0_j``,  ``B_j[v] = Q_v . K0_j + q0 . dK_{j,v}``.
+
+  The head's values in a row r are affine, ``V0_j + V1_j . x`` (exact).  Per feature row
+  the head is kept as: a *gather* head if its scores are constant at ``col`` (all ``B_j =
+  0``; :class:`GatherHead`); an *anchor* head if its scores vary and its values in row r
+  are constant (all ``V1_j = 0``; :class:`~certify.exact_scores.HeadScores`); a *mix* head
+  if both vary (:class:`MixHead`, e.g. a soft maximum ``sum_j softmax_j(beta x_j +
+  mask_j) x_j`` over the tokens a positional mask allows).
 * Layer 2 keys and values read no row that layer 1 writes (a row where some ``W_O`` of
   layer 1 is non-zero) and no varying row, so they are constants.
 * At the query column, a row of ``Z1`` that layer 1 does not write and that does not vary
@@ -24,6 +35,8 @@ Then, for output entry (token, row ``o``), with features ``phi = (phi_r)_r``,
 
     ``N(x) = const + sum_r omega_r phi_r(x) + sum_g sum_j softmax_j(A^g_j + B^g_j . phi(x)) V^g_j``
 
+with ``phi_r(x) = a_r + b_r . x + sum (anchor heads) + sum (gather heads) + sum (mix
+heads)``, each head term ``sum_j softmax_j(A_j + B_j . x) (V0_j + V1_j . x)`` in row r, and
 where ``omega_r = W[o, r]``, ``V^g_j = (W W_O^g W_V^g c_j)[o]`` and ``B^g_j[r] = K^g_j .
 W_Q^g[:, r]`` are exact rationals (the layer-2 scores are affine in the features).  This is
 the composition a certificate encloses over input boxes: layer 1 per feature over the box,
@@ -34,7 +47,7 @@ are all exactly zero add exactly zero and are dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -61,8 +74,24 @@ class GatherHead:
 
 
 @dataclass(frozen=True)
+class MixHead:
+    """A layer-1 head whose scores and values both depend on x, seen from one feature.
+
+    At the query column, key column j has score ``A_j + B_j . x`` and value ``V0_j + V1_j .
+    x`` in the feature's row; the head adds ``sum_j softmax_j(A + B . x) (V0_j + V1_j . x)``.
+    """
+
+    head: int
+    A: list[Fraction]
+    B: list[tuple[Fraction, ...]]
+    V0: list[Fraction]
+    V1: list[tuple[Fraction, ...]]
+
+
+@dataclass(frozen=True)
 class Feature:
-    """``phi(x) = a + b . x + sum (anchor heads) + sum (gather heads)`` at the query column.
+    """``phi(x) = a + b . x + sum (anchor heads) + sum (gather heads) + sum (mix heads)`` at
+    the query column.
 
     ``anchor[i]`` is layer-1 head ``anchor_ids[i]`` with its values in this feature's row.
     """
@@ -73,6 +102,7 @@ class Feature:
     anchor: list[HeadScores]
     anchor_ids: list[int]
     gather: list[GatherHead]
+    mix: list[MixHead] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -146,8 +176,6 @@ def analyse_two_layer(net: AttentionNet) -> list[ComposedOutput]:
     written = np.zeros(dz, dtype=bool)
     for h in l1:
         written |= np.any(h.W_O != 0, axis=1)
-        if _reads(h.W_K, varying_any):
-            raise StructureError("a layer-1 key depends on the input")
     for h in l2:
         if _reads(h.W_K, varying_any | written) or _reads(h.W_V, varying_any | written):
             raise StructureError("a layer-2 key or value depends on the input or on layer 1")
@@ -158,8 +186,12 @@ def analyse_two_layer(net: AttentionNet) -> list[ComposedOutput]:
            for j in range(m)]
     vary_col = np.any(M != 0, axis=(2, 3))  # (dz, m)
     K1 = [[_matvec(h.W_K, cq[j]) for j in range(m)] for h in l1]
+    # Keys reading varying rows: their per-variable parts dK1[h][j][v] (exact); None if the
+    # head's keys read no varying row (then every dK is exactly zero).
+    key_varies = [_reads(h.W_K, varying_any) for h in l1]
+    dK1 = [[[_matvec(h.W_K, dv) for dv in dZ0[j]] for j in range(m)] if kv else None
+           for h, kv in zip(l1, key_varies)]
     # Layer-1 values as vectors in Z's rows: constant part and per-variable part.
-    WOV1 = [h.W_O @ h.W_V for h in l1]  # float products are only used for zero tests
     V1c, V1x = [], []
     for h in l1:
         cj = [_matvec(h.W_O, _matvec(h.W_V, cq[j])) for j in range(m)]
@@ -170,7 +202,6 @@ def analyse_two_layer(net: AttentionNet) -> list[ComposedOutput]:
         V1x.append(xj)
     K2 = [[_matvec(h.W_K, cq[j]) for j in range(m)] for h in l2]
     V2 = [[_matvec(h.W_O, _matvec(h.W_V, cq[j])) for j in range(m)] for h in l2]
-    del WOV1
 
     result = []
     for k, col in enumerate(cols):
@@ -185,33 +216,41 @@ def analyse_two_layer(net: AttentionNet) -> list[ComposedOutput]:
         dcol = dZ0[col]
         scores1 = []
         for hi, h in enumerate(l1):
+            # Structural test: a query reading a varying row times a key reading one is a
+            # product of two non-constant affine forms.
+            if key_varies[hi] and _reads(h.W_Q, vary_col[:, col]):
+                raise StructureError(f"layer-1 head {hi}: its scores are quadratic in the "
+                                     f"input")
             q0 = _matvec(h.W_Q, z0)
             Q1 = [_matvec(h.W_Q, dv) for dv in dcol]
             A = [_dot(q0, Kj) for Kj in K1[hi]]
-            B = [tuple(_dot(Qv, Kj) for Qv in Q1) for Kj in K1[hi]]
-            gather = all(not any(b) for b in B)
-            if not gather and V1x[hi] is not None and any(
-                    any(any(vec) for vec in vj) for vj in V1x[hi]):
-                raise StructureError(f"layer-1 head {hi}: its scores and its values both "
-                                     f"depend on the input")
-            scores1.append((A, B, gather))
+            # Only one of the two terms can be non-zero: either every Q_v or every dK is
+            # exactly zero (the test above), so the scores are exactly affine in x.
+            if dK1[hi] is None:
+                B = [tuple(_dot(Qv, Kj) for Qv in Q1) for Kj in K1[hi]]
+            else:
+                B = [tuple(_dot(q0, dKv) for dKv in dKj) for dKj in dK1[hi]]
+            scores1.append((A, B, all(not any(b) for b in B)))
         features = []
         for r in feat_rows:
-            anchor, ids, gathers = [], [], []
+            anchor, ids, gathers, mixes = [], [], [], []
             for hi in range(len(l1)):
                 A, B, gather = scores1[hi]
                 Vc = [V1c[hi][j][r] for j in range(m)]
                 Vx = ([tuple(V1x[hi][j][v][r] for v in range(D)) for j in range(m)]
                       if V1x[hi] is not None else [tuple([Fraction(0)] * D)] * m)
-                if not any(Vc) and not any(any(t) for t in Vx):
+                values_vary = any(any(t) for t in Vx)
+                if not any(Vc) and not values_vary:
                     continue
                 if gather:
                     gathers.append(GatherHead(hi, A, Vc, Vx))
+                elif values_vary:
+                    mixes.append(MixHead(hi, A, B, Vc, Vx))
                 else:
                     anchor.append(HeadScores(A, B, Vc))
                     ids.append(hi)
             b = tuple(dcol[v][r] for v in range(D))
-            features.append(Feature(r, cq[col][r], b, anchor, ids, gathers))
+            features.append(Feature(r, cq[col][r], b, anchor, ids, gathers, mixes))
         # Layer-2 scores at this column, affine in the features.
         per_head = []
         for g, h in enumerate(l2):

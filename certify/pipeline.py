@@ -20,6 +20,8 @@ def build(spec: Spec):
         return build_two_layer(spec)
     if spec.theorem == "uap-softmax":
         return build_softmax(spec)
+    if spec.theorem == "seq2seq":
+        return build_seq2seq(spec)
     return module_for(spec.theorem).build_from_spec(spec.target, spec.lo, spec.hi,
                                                     spec.construction)
 
@@ -39,6 +41,9 @@ def certify(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
         return result, cert
     if spec.theorem == "uap-softmax":
         result, cert, _ = certify_softmax(spec, progress, jobs, scheduler)
+        return result, cert
+    if spec.theorem == "seq2seq":
+        result, cert, _ = certify_seq2seq(spec, progress, jobs, scheduler)
         return result, cert
     mod = module_for(spec.theorem)
     built = build(spec)
@@ -206,4 +211,55 @@ def certify_softmax(spec: Spec, progress: Callable | None = None, jobs: int | No
                                           built.construction, parameters_json(built),
                                           built.net, built.structure_json(), result,
                                           spec.mode, spec.tol, spec.epsilon)
+    return result, cert, built
+
+
+def build_seq2seq(spec: Spec):
+    """The seq2seq network for a spec (:func:`theorems.seq2seq.resolve`); every output
+    expression is checked enclosable on the domain first."""
+    from certify.targets import Target, check_enclosable
+    from theorems.seq2seq import resolve
+
+    st = spec.parsed_target
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    for k, row in enumerate(st.exprs):
+        for o, e in enumerate(row):
+            try:
+                check_enclosable(Target({}, st.variables, e), lo, hi)
+            except InputError as exc:
+                raise InputError(f"target.outputs[{k}][{o}]: {exc}") from None
+    try:
+        return resolve(st, list(lo), list(hi), spec.construction, spec.epsilon)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise InputError(f"cannot build the network for this domain and these resources "
+                         f"({exc})") from None
+
+
+def certify_seq2seq(spec: Spec, progress: Callable | None = None, jobs: int | None = 1,
+                    scheduler: str | None = None, built=None):
+    """Build and certify a seq2seq spec; ``(BoxResult, certificate or None, built)``."""
+    from certify.box_engine import certify_boxes
+    from certify.certificate import build_composed_certificate
+    from certify.targets import NumpyTarget
+    from theorems.seq2seq import parameters_json
+
+    if built is None:
+        built = build_seq2seq(spec)
+    st = spec.parsed_target
+    lo, hi = spec.lo[:, 0], spec.hi[:, 0]
+    structure = built.structure_json()
+    prepared = prepare_composed_outputs(built.net, structure)
+    targets = [NumpyTarget.of(e, st.variables) for e in st.outputs_flat]
+    result = certify_boxes(prepared, targets, lo, hi, spec.mode, spec.tol, spec.epsilon,
+                           progress, jobs, scheduler)
+    cert = None
+    if result.holds:
+        cert = build_composed_certificate(spec.theorem, spec.target, lo, hi,
+                                          built.construction, parameters_json(built),
+                                          built.net, structure, result, spec.mode, spec.tol,
+                                          spec.epsilon)
+        d = st.dim
+        cert["domain"] = {key: [[float(v[k * d + i]) for i in range(d)]
+                                for k in range(st.tokens)] for key, v in (("lo", lo),
+                                                                          ("hi", hi))}
     return result, cert, built

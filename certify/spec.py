@@ -64,7 +64,7 @@ import numpy as np
 
 from certify.errors import InputError
 
-THEOREMS = ("single-head", "multi-head", "uap", "uap-two-layer", "uap-softmax")
+THEOREMS = ("single-head", "multi-head", "uap", "uap-two-layer", "uap-softmax", "seq2seq")
 MODES = ("measure", "prove")
 TARGET_KINDS = ("truncated-linear", "clip", "hard-tanh", "hard-sigmoid", "relu", "leaky-relu")
 #: Size limits of a multi-head spec (memory of the token-affine bias and the heads).
@@ -182,6 +182,8 @@ def parse_spec(obj: Any) -> Spec:
         return _parse_uap_two_layer(obj)
     if theorem == "uap-softmax":
         return _parse_uap_softmax(obj)
+    if theorem == "seq2seq":
+        return _parse_seq2seq(obj)
     _no_unknown_keys(obj, SPEC_KEYS + (("tokens",) if theorem == "multi-head" else ()), "spec")
     t_obj = _field(obj, "target", "spec")
     _no_unknown_keys(t_obj, TARGET_KEYS, "target")
@@ -576,3 +578,38 @@ def _parse_uap_softmax(obj: dict[str, Any]) -> Spec:
     if spec.parsed_target.layers is not None:
         raise InputError("uap-softmax takes an expression target")
     return dataclasses.replace(spec, theorem="uap-softmax", raw=obj)
+
+
+SEQ_CONSTRUCTION_KEYS = ("kappa", "mix_beta", "design_epsilon")
+
+
+def _parse_seq2seq(obj: dict[str, Any]) -> Spec:
+    """Theorem ``seq2seq``: a sequence target (:mod:`certify.seq_targets`), its domain, and a
+    construction that may give ``kappa`` (step sharpness, in [1/4, 64], default 6),
+    ``mix_beta`` (inverse temperature of the soft-extremum heads, in (0, 2^20]) and
+    ``design_epsilon`` (the a-priori bound the construction is sized for; default
+    ``epsilon``, which is then needed in both modes).  ``lo``, ``hi`` have shape (D, 1) with
+    ``D = tokens * dim`` in flat order."""
+    from certify.seq_targets import parse_seq_domain, parse_seq_target
+
+    _no_unknown_keys(obj, SPEC_KEYS, "spec")
+    st = parse_seq_target(_field(obj, "target", "spec"))
+    lo, hi = parse_seq_domain(_field(obj, "domain", "spec"), st)
+    c = obj.get("construction", {})
+    if not isinstance(c, dict):
+        raise InputError("construction must be a JSON object")
+    _no_unknown_keys(c, SEQ_CONSTRUCTION_KEYS, "construction")
+    out: dict[str, Any] = {}
+    limits = {"kappa": (0.25, 64.0), "mix_beta": (0.0, 2.0 ** 20),
+              "design_epsilon": (0.0, 1e6)}
+    for key, (a, b) in limits.items():
+        if key in c:
+            v = real(c[key], f"construction.{key}")
+            if not (a < v <= b or (key == "kappa" and v == a)):
+                raise InputError(f"construction.{key} must lie in ({a:g}, {b:g}]")
+            out[key] = v
+    mode, tol, epsilon = _mode_tol_epsilon(obj, epsilon_needed=False)
+    if epsilon is None and "design_epsilon" not in out:
+        raise InputError("theorem seq2seq needs epsilon (or construction.design_epsilon)")
+    return Spec("seq2seq", st.normal, np.array(lo)[:, None], np.array(hi)[:, None], out, mode,
+                tol, epsilon, obj, st)

@@ -3,21 +3,32 @@
 Setting (:mod:`certify.exact_two_layer`, verified exactly before this module runs): output
 ``N(x) = c + sum_r omega_r phi_r(x) + sum_g head_g(phi(x))``, each feature ``phi_r = a_r +
 b_r . x + sum (anchor heads with scores affine in x) + sum (gather heads with constant
-scores and values affine in x)``, each layer-2 head with scores affine in the features.
-For an input box X, :meth:`ComposedChecker.box_bound` returns a float ``>= sup_{x in X}
-|N(x) - f(x)|``:
+scores and values affine in x) + sum (mix heads with scores and values affine in x)``,
+each layer-2 head with scores affine in the features.  For an input box X,
+:meth:`ComposedChecker.box_bound` returns a float ``>= sup_{x in X} |N(x) - f(x)|``:
 
 1. Every feature is enclosed over X (anchor heads: items 1-5 of
    :mod:`certify.check.box_bound`; a gather head's weights ``softmax(A)`` are constants,
    computed in the backend, so it contributes ``sum_j w_j (V0_j + V1_j . x)`` evaluated on
-   the box).  Their ranges form a box ``Phi`` (outward float ends).
+   the box; a mix head by :class:`_Mix`, item 4).  Their ranges form a box ``Phi``
+   (outward float ends).
 2. Every layer-2 head is enclosed over ``Phi`` by the same items: the enclosure holds for
    every feature vector in ``Phi``, in particular for ``phi(x)``, x in X.
 3. Centred form: ``d_v N = sum_r omega_r d_v phi_r + sum_g Cov_{w^g}(sum_r (B_r - B_{R,r})
    d_v phi_r, V)`` (chain rule; the scores of head g move with x at rate ``B . d_v phi``),
-   with every ``d_v phi_r`` enclosed over X by item 6 of :mod:`certify.check.box_bound`.
-   Then ``e(X) <= e(c) + sum_v (d_v N - d_v f)(X) (X_v - c_v)``, intersected with the
-   zeroth-order enclosure ``N(X) - f(X)``.
+   with every ``d_v phi_r`` enclosed over X by item 6 of :mod:`certify.check.box_bound`
+   (mix heads: item 4).  Then ``e(X) <= e(c) + sum_v (d_v N - d_v f)(X) (X_v - c_v)``,
+   intersected with the zeroth-order enclosure ``N(X) - f(X)``.
+4. Mix head, scores ``s_j = A_j + B_j . x`` and values ``v_j = V0_j + V1_j . x``:
+   ``w_j = 1 / sum_l exp(s_l - s_j)``, and ``s_l - s_j = (A_l - A_j) + (B_l - B_j) . x`` is
+   enclosed over X from its exact coefficients, so every ``w_j(x)`` lies in ``[1 / hi S_j,
+   1 / lo S_j]`` with ``S_j`` the backend sum of the exponentials (clipped to [0, 1]).  The
+   output ``sum_j w_j v_j`` is bounded by item 5 of :mod:`certify.check.box_bound` (the
+   weights sum to 1) and by ``[min_j lo v_j, max_j hi v_j]`` (a convex combination).  Its
+   derivative is ``d_v o = sum_j w_j V1_{j,v} + sum_j w_j (v_j - o) (B_{j,v} - b_v)`` for
+   any constant ``b_v``, because ``d_v w_j = w_j (B_{j,v} - sum_l w_l B_{l,v})`` and ``sum_j
+   w_j (v_j - o) = 0``; both sums by item 5, with ``v_j - o`` enclosed by ``v_j(X) -
+   o(X)``, the first also by ``[min_j V1_{j,v}, max_j V1_{j,v}]``.
 
 No float operation is trusted: backend arithmetic is inclusion-isotone and every float
 taken from it is an outward end (``lb``/``ub``).
@@ -30,9 +41,9 @@ from fractions import Fraction
 from typing import Any
 
 from certify.check.backends import float_down, float_up
-from certify.check.box_bound import CheckedHead, _lp_set, _mul, covariance
+from certify.check.box_bound import CheckedHead, _hi, _lo, _lp_set, _mul, covariance
 from certify.exact_scores import Grid
-from certify.exact_two_layer import ComposedOutput, GatherHead
+from certify.exact_two_layer import ComposedOutput, GatherHead, MixHead
 from certify.expression import EnclosureFailure, Expr, evaluate
 
 
@@ -54,6 +65,95 @@ class _Gather:
             for v in range(D):
                 if v1[v]:
                     self.cv[v] = self.cv[v] + wj * bk.rational(v1[v])
+
+
+class _Mix:
+    """A mix head in one backend (item 4): exact data converted once."""
+
+    def __init__(self, bk: Any, g: MixHead, D: int) -> None:
+        self.bk = bk
+        m = len(g.A)
+        self.m, self.D = m, D
+        # Exact score differences: d[l][j] = (dA, [dB_v]) with a flag per non-zero slope.
+        self.d = [[(bk.rational(g.A[l] - g.A[j]),
+                    [(bk.rational(g.B[l][v] - g.B[j][v]), g.B[l][v] != g.B[j][v])
+                     for v in range(D)]) for j in range(m)] for l in range(m)]
+        self.V0 = [bk.rational(v) for v in g.V0]
+        self.V1 = [[(bk.rational(g.V1[j][v]), g.V1[j][v] != 0) for v in range(D)]
+                   for j in range(m)]
+        self.V1_lo = [float_down(min(g.V1[j][v] for j in range(m))) for v in range(D)]
+        self.V1_hi = [float_up(max(g.V1[j][v] for j in range(m))) for v in range(D)]
+        # Any constant b_v is valid in item 4; one near the middle keeps the factors small.
+        b = [Fraction(float((min(g.B[j][v] for j in range(m)) +
+                             max(g.B[j][v] for j in range(m))) / 2)) for v in range(D)]
+        self.Bs = [[bk.rational(g.B[j][v] - b[v]) for v in range(D)] for j in range(m)]
+
+    def _weights(self, xs: list[Any]) -> tuple[list[Any], list[Any]] | None:
+        """Exact backend numbers ``wlo_j <= w_j(x) <= whi_j`` for every x in the box."""
+        bk = self.bk
+        wlo, whi = [], []
+        for j in range(self.m):
+            S_lo = S_hi = bk.num(1)  # the term l = j: exp(0), exactly
+            for l in range(self.m):
+                if l == j:
+                    continue
+                dA, dB = self.d[l][j]
+                t = dA
+                for v, (c, nz) in enumerate(dB):
+                    if nz:
+                        t = t + _mul(bk, c, xs[v])
+                # exp is increasing: its values at exact end points bound it over t; an Arb
+                # ball of exp(t) for a wide t is much wider than [exp(lo t), exp(hi t)].
+                S_lo = S_lo + bk.exp(_lo(bk, t))
+                S_hi = S_hi + bk.exp(_hi(bk, t))
+            s_lo, s_hi = bk.lb(S_lo), bk.ub(S_hi)
+            if not s_lo > 0:
+                return None
+            lo = 0.0 if s_hi == math.inf else max(bk.lb(bk.num(1) / bk.num(s_hi)), 0.0)
+            hi = min(bk.ub(bk.num(1) / bk.num(s_lo)), 1.0)
+            if math.isnan(lo) or math.isnan(hi) or lo > hi:
+                return None
+            wlo.append(bk.num(lo))
+            whi.append(bk.num(hi))
+        return wlo, whi
+
+    def enclose(self, xs: list[Any], grad: bool) -> tuple[Any, list[Any]] | None:
+        """Sets containing the head's output over the box ``xs`` (backend intervals, one per
+        variable) and, if ``grad``, each partial derivative (item 4); None if not bounded."""
+        bk = self.bk
+        w = self._weights(xs)
+        if w is None:
+            return None
+        wlo, whi = w
+        vals = []
+        for j in range(self.m):
+            s = self.V0[j]
+            for v, (c, nz) in enumerate(self.V1[j]):
+                if nz:
+                    s = s + _mul(bk, c, xs[v])
+            vals.append(s)
+        o = _lp_set(bk, wlo, whi, vals)
+        if o is None:
+            return None
+        lo = max(bk.lb(o), min(bk.lb(s) for s in vals))
+        hi = min(bk.ub(o), max(bk.ub(s) for s in vals))
+        if not lo <= hi:
+            return None
+        O = bk.interval(lo, hi)
+        if not grad:
+            return O, []
+        dev = [s - O for s in vals]
+        de = []
+        for v in range(self.D):
+            g1 = _lp_set(bk, wlo, whi, [self.V1[j][v][0] for j in range(self.m)])
+            g2 = _lp_set(bk, wlo, whi, [_mul(bk, dev[j], self.Bs[j][v]) for j in range(self.m)])
+            if g1 is None or g2 is None:
+                return None
+            lo1, hi1 = max(bk.lb(g1), self.V1_lo[v]), min(bk.ub(g1), self.V1_hi[v])
+            if not lo1 <= hi1:
+                return None
+            de.append(bk.interval(lo1, hi1) + g2)
+        return O, de
 
 
 def _head_set(bk: Any, ch: CheckedHead, X: list[tuple[float, float]], refine: bool
@@ -90,8 +190,9 @@ class ComposedChecker:
         for f, gs in zip(out.features, grids1):
             heads = [CheckedHead(bk, h, g) for h, g in zip(f.anchor, gs)]
             gathers = [_Gather(bk, g, self.D) for g in f.gather]
+            mixes = [_Mix(bk, g, self.D) for g in f.mix]
             self.features.append((bk.rational(f.a), [bk.rational(b) for b in f.b],
-                                  [b != 0 for b in f.b], heads, gathers))
+                                  [b != 0 for b in f.b], heads, gathers, mixes))
         self.omega = [(bk.rational(w), w != 0) for w in out.omega]
         self.heads2 = [CheckedHead(bk, h, g) for h, g in zip(out.heads, grids2)]
         self.const = bk.rational(out.const)
@@ -113,7 +214,7 @@ class ComposedChecker:
         bk = self.bk
         xs = self._box(X)
         out = []
-        for a, b, nz, heads, gathers in self.features:
+        for a, b, nz, heads, gathers, mixes in self.features:
             s = a
             for v in range(len(X)):
                 if nz[v]:
@@ -127,6 +228,11 @@ class ComposedChecker:
                 if h is None:
                     return None
                 s = s + h
+            for mx in mixes:
+                e = mx.enclose(xs, False)
+                if e is None:
+                    return None
+                s = s + e[0]
             if not (math.isfinite(bk.lb(s)) and math.isfinite(bk.ub(s))):
                 return None
             out.append(s)
@@ -165,11 +271,18 @@ class ComposedChecker:
         if phi is None:
             return None
         J = []  # J[r][v]
-        for _a, b, _nz, heads, gathers in self.features:
+        xs = self._box(X)
+        for _a, b, _nz, heads, gathers, mixes in self.features:
             row = []
             items = [ch.items(X) for ch in heads]
             if any(it is None for it in items):
                 return None
+            mix_de = []
+            for mx in mixes:
+                e = mx.enclose(xs, True)
+                if e is None:
+                    return None
+                mix_de.append(e[1])
             for v in range(D):
                 s = b[v]
                 for g in gathers:
@@ -179,6 +292,8 @@ class ComposedChecker:
                     if c is None:
                         return None
                     s = s + c
+                for dm in mix_de:
+                    s = s + dm[v]
                 row.append(s)
             J.append(row)
         grad = []

@@ -66,6 +66,20 @@ def _targets(obj: dict[str, Any]):
     return [target.expr], target.d, (target.d, 1), list(lo), list(hi), target
 
 
+def _token_wise(net, st) -> None:
+    """Theorem seq2seq's networks use token-wise maps only: the first and last layers are
+    token-affine (one weight matrix for every token; the first layer's per-token bias is the
+    positional encoding) and output entry k is read at token k."""
+    from certify.network import SelectColumns, TokenAffine
+
+    layers = net.layers
+    if not (layers and isinstance(layers[0], TokenAffine)):
+        raise Rejected("seq2seq: the first layer must be token-affine (no sequence-wise map)")
+    if not (len(layers) == 5 and isinstance(layers[3], SelectColumns)
+            and tuple(layers[3].columns) == tuple(range(st.tokens))):
+        raise Rejected("seq2seq: the output must read every token in order")
+
+
 def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
     """Items 1-4 and the backend-independent part of 6; InputError for malformed input."""
     _obj(obj, "certificate", KEYS)
@@ -80,6 +94,8 @@ def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
     if net.input_shape != shape:
         raise Rejected(f"network input shape {list(net.input_shape)} does not match the "
                        f"target's {list(shape)}")
+    if obj["theorem"] == "seq2seq":
+        _token_wise(net, target)
     softmax = obj["theorem"] == "uap-softmax"
     try:
         outputs = analyse_softmax(net) if softmax else analyse_two_layer(net)
