@@ -432,7 +432,8 @@ def test_I3_bound_symbolic_and_limit():
 def test_list_theorems_rows():
     rows = report.list_theorems()
     assert [r["id"] for r in rows] == ["lemma-s", "lemma-i", "single-head", "multi-head",
-                                       "uap", "uap-two-layer", "uap-softmax", "universal"]
+                                       "uap", "uap-two-layer", "uap-softmax", "seq2seq",
+                                       "universal"]
     by = {r["id"]: r for r in rows}
     assert by["single-head"]["paper_numbering"] == {"v1": "Thm 3.1", "v2": "Thm 3.4"}
     assert by["lemma-s"]["paper_numbering"] == {"v1": "Lemma C.1", "v2": "Lemma F.1"}

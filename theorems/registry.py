@@ -17,7 +17,8 @@ from theorems.obligations import TheoremEntry
 MODULES: tuple[str, ...] = ("theorems.lemma_s", "theorems.lemma_i", "theorems.single_head",
                             "theorems.multi_head", "theorems.uap",
                             "theorems.uap_two_layer_obligations",
-                            "theorems.uap_softmax_obligations", "theorems.universal")
+                            "theorems.uap_softmax_obligations",
+                            "theorems.seq2seq_obligations", "theorems.universal")
 
 
 def entries() -> list[TheoremEntry]:

@@ -6,7 +6,8 @@ approximate any continuous sequence-to-sequence map on a compact domain to any a
 two-layer multi-head attention alone suffices.  Route: continuous f -> a sum of truncated
 linear functions -> one attention head per term (Lemma I, T1, T2) -> the terms summed by the
 output projection or a second layer.  The constructions that exist are registered on their
-own (``uap``: one layer; ``uap-two-layer``: two layers, docs/mathematics.md section 10);
+own (``uap``: one layer; ``uap-two-layer``: two layers, section 10; ``uap-softmax``, section
+11; ``seq2seq``, section 12);
 this module holds the paper's qualitative statement and its open obligations.
 """
 
@@ -24,9 +25,13 @@ def entry() -> TheoremEntry:
     eps = sp.Symbol("epsilon", positive=True)
     X = sp.Symbol("X")
     f, N = sp.Function("f"), sp.Function("N")
-    later = ("not mechanised: the sequence-to-sequence construction with token-wise maps "
-             "only and the one-layer-plus-softmax construction (docs/mathematics.md, section "
-             "6.3) are not built")
+    softmax = ("the closest provable construction is theorem uap-softmax (USM.*), which adds "
+               "an affine map after the softmax; the paper's own form stays unverified "
+               "(USM.paper-claim)")
+    seq = ("the construction with token-wise maps only and its per-network a-priori bound are "
+           "theorem seq2seq (S2S.*), for targets compiled into sums of functions of affine "
+           "forms and soft extrema; the limit epsilon -> 0 for every continuous map rests on "
+           "U.density")
     density = ("not mechanised: the density of the compiled forms among continuous "
                "functions (Stone-Weierstrass); theorems uap and uap-two-layer prove their "
                "identities in general and certify concrete targets")
@@ -42,9 +47,9 @@ def entry() -> TheoremEntry:
                             "theorem uap-two-layer (UAP2.*); the limit epsilon -> 0 rests "
                             "on U.density")),
             Obligation("U.one-layer-softmax", "one attention layer followed by a softmax "
-                       "suffices", Open(later)),
+                       "suffices", Open(softmax)),
             Obligation("U.seq2seq", "continuous sequence-to-sequence maps on a compact domain "
-                       "are approximated to any epsilon", Open(later)),
+                       "are approximated to any epsilon", Open(seq)),
         ]
 
     return TheoremEntry(
