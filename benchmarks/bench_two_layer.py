@@ -76,9 +76,10 @@ def _float_time(net, n: int, lo, hi) -> tuple[float, bool]:
 
 
 def _naive_ratio(prepared, target, cert, lo, hi):
+    from fractions import Fraction
+
     from certify.box_enclosure import error_bounds
     from certify.check.box_verify import parse_tree
-    from fractions import Fraction
 
     leaves = parse_tree(cert["cover"][0]["tree"], len(lo), [Fraction(v) for v in lo],
                         [Fraction(v) for v in hi])
@@ -132,7 +133,8 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         result, cert, _ = run(spec, None, 1, None, built)
         first = time.perf_counter() - t
-        t_cert = _median_time(lambda: run(spec, None, 1, None, built), first)
+        t_cert = _median_time(
+            lambda run=run, spec=spec, built=built: run(spec, None, 1, None, built), first)
         assert cert is not None, result.message
         t = time.perf_counter()
         ok, why, _ = run_check(cert, "flint", args.jobs)

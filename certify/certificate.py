@@ -126,7 +126,8 @@ COMPOSED_METHOD = {
     "engine": "numpy float64, outward rounding by nextafter; exp and elementary functions "
               "widened by a few ulps; gather weights in Arb",
     "enclosure": "layer-1 features per box (one-layer method: near anchors, far tail, weight "
-                 "boxes, LP) with their x-derivatives; layer-2 heads over the box of feature "
+                 "boxes, LP; soft-extremum heads from their score differences and value "
+                 "boxes) with their x-derivatives; layer-2 heads over the box of feature "
                  "values; chain rule for the centred mean-value form in x",
     "cover": "bisection tree over the input box per output entry; '0' leaf, digit a: split "
              "along axis a - 1",

@@ -22,7 +22,9 @@ For a batch of input boxes ``X``:
    c. ``d o / d x_v = sum_j w_j V1_{j,v} + sum_j w_j (v_j - o) (B_{j,v} - b_v)`` for any
       constant ``b_v`` (``d_v w_j = w_j (B_{j,v} - sum_l w_l B_{l,v})``, and ``sum_j w_j
       (v_j - o) = 0``); both sums are bounded by the LP with ``v_j - o`` enclosed as ``v_j(X)
-      - o(X)``, the first also intersected with ``[min_j V1_{j,v}, max_j V1_{j,v}]``.
+      - o(X)``, the first also intersected with ``[min_j V1_{j,v}, max_j V1_{j,v}]``, the
+      second intersected over two choices of ``b_v``: the middle of the ``B_{j,v}``, and
+      ``B_{R,v}`` of the column R with the largest weight bound (its term then vanishes).
 2. The features' ranges form a box ``Phi`` in feature space; every layer-2 head is enclosed
    over ``Phi`` by the same one-layer method, which holds for every feature vector in
    ``Phi`` and so for every ``phi(x)``, x in X.
@@ -166,12 +168,18 @@ def mix_at(pm: PreparedMix, lo: np.ndarray, hi: np.ndarray, grad: bool):
         ohi = np.minimum(ohi, vhi.max(axis=1))
         de = []
         if grad:
+            m = wlo.shape[1]
             u = iv.sub(vlo, vhi, olo[:, None], ohi[:, None])
+            # B_R of the column with the largest weight bound: its term vanishes exactly.
+            R = np.argmax(whi, axis=1)
             for v in range(D):
-                g1 = lp_range(wlo, whi, np.broadcast_to(pm.V1[0][:, v], (N, len(wlo[0]))),
-                              np.broadcast_to(pm.V1[1][:, v], (N, len(wlo[0]))))
+                g1 = lp_range(wlo, whi, np.broadcast_to(pm.V1[0][:, v], (N, m)),
+                              np.broadcast_to(pm.V1[1][:, v], (N, m)))
                 g1 = (np.maximum(g1[0], pm.V1_range[0][v]), np.minimum(g1[1], pm.V1_range[1][v]))
                 g2 = lp_range(wlo, whi, *iv.mul(*u, pm.Bs[0][None, :, v], pm.Bs[1][None, :, v]))
+                BR = (pm.dB[0][:, R, v].T, pm.dB[1][:, R, v].T)  # [i, j]: B_j - B_{R_i}
+                g3 = lp_range(wlo, whi, *iv.mul(*u, *BR))
+                g2 = (np.maximum(g2[0], g3[0]), np.minimum(g2[1], g3[1]))
                 de.append(iv.add(*g1, *g2))
     bad = lambda p: np.isnan(p[0]) | np.isnan(p[1]) | (p[0] > p[1])  # noqa: E731
     o = (olo, ohi)

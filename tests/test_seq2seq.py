@@ -243,6 +243,15 @@ def test_tampered_certificates_are_rejected():
     assert not ok and "token-affine" in why
 
 
+def test_grid_hint_on_a_soft_extremum_head_is_refused():
+    _, _, cert, _ = certified("running_max")
+    c = copy.deepcopy(cert)
+    n_gather = 3  # layer-1 heads: one gather head per token, then the soft-extremum head
+    c["structure"]["outputs"][2]["layer1"][n_gather] = {"axes": [[0.0, 1.0]]}
+    ok, why = check_certificate(c, backend="flint")
+    assert not ok and "grid hint" in why
+
+
 def test_false_claim_fails_with_counterexample(tmp_path, capsys):
     spec = seq_spec([["x0_0 + x1_0"], ["x0_0 * x1_0"]], 2, epsilon=0.002,
                     construction={"design_epsilon": 0.1})

@@ -21,14 +21,18 @@ each layer-2 head with scores affine in the features.  For an input box X,
    intersected with the zeroth-order enclosure ``N(X) - f(X)``.
 4. Mix head, scores ``s_j = A_j + B_j . x`` and values ``v_j = V0_j + V1_j . x``:
    ``w_j = 1 / sum_l exp(s_l - s_j)``, and ``s_l - s_j = (A_l - A_j) + (B_l - B_j) . x`` is
-   enclosed over X from its exact coefficients, so every ``w_j(x)`` lies in ``[1 / hi S_j,
-   1 / lo S_j]`` with ``S_j`` the backend sum of the exponentials (clipped to [0, 1]).  The
-   output ``sum_j w_j v_j`` is bounded by item 5 of :mod:`certify.check.box_bound` (the
-   weights sum to 1) and by ``[min_j lo v_j, max_j hi v_j]`` (a convex combination).  Its
-   derivative is ``d_v o = sum_j w_j V1_{j,v} + sum_j w_j (v_j - o) (B_{j,v} - b_v)`` for
-   any constant ``b_v``, because ``d_v w_j = w_j (B_{j,v} - sum_l w_l B_{l,v})`` and ``sum_j
-   w_j (v_j - o) = 0``; both sums by item 5, with ``v_j - o`` enclosed by ``v_j(X) -
-   o(X)``, the first also by ``[min_j V1_{j,v}, max_j V1_{j,v}]``.
+   enclosed over X from its exact coefficients (``s_j - s_j = 0``), so, exp being
+   increasing, every ``w_j(x)`` lies in ``[1 / hi S+_j, 1 / lo S-_j]`` (clipped to [0, 1])
+   with ``S-_j``, ``S+_j`` the backend sums of exp at the lower, upper ends of the
+   differences.  The output ``o = sum_j w_j v_j`` is bounded by item 5 of
+   :mod:`certify.check.box_bound` (the weights sum to 1) and by ``[min_j lo v_j, max_j hi
+   v_j]`` (a convex combination).  Its derivative is ``d_v o = sum_j w_j V1_{j,v} + sum_j
+   w_j (v_j - o) (B_{j,v} - b_v)`` for any constant ``b_v``, because ``d_v w_j = w_j
+   (B_{j,v} - sum_l w_l B_{l,v})`` and ``sum_j w_j (v_j - o) = 0``; both sums by item 5,
+   with ``v_j - o`` enclosed by ``v_j(X) - o(X)``, the first also by ``[min_j V1_{j,v},
+   max_j V1_{j,v}]``, the second intersected over two choices of ``b_v`` (the middle of
+   the ``B_{j,v}``, and ``B_{R,v}`` of a column R with a large weight bound, whose term
+   then vanishes).
 
 No float operation is trusted: backend arithmetic is inclusion-isotone and every float
 taken from it is an outward end (``lb``/``ub``).
@@ -143,16 +147,24 @@ class _Mix:
         if not grad:
             return O, []
         dev = [s - O for s in vals]
+        # Second constant b_v: B_{R,v} of the column R with the largest weight bound, so
+        # that the term of a dominant column vanishes exactly (a heuristic choice).
+        R = max(range(self.m), key=lambda j: bk.ub(whi[j]))
         de = []
         for v in range(self.D):
             g1 = _lp_set(bk, wlo, whi, [self.V1[j][v][0] for j in range(self.m)])
-            g2 = _lp_set(bk, wlo, whi, [_mul(bk, dev[j], self.Bs[j][v]) for j in range(self.m)])
-            if g1 is None or g2 is None:
+            if g1 is None:
                 return None
             lo1, hi1 = max(bk.lb(g1), self.V1_lo[v]), min(bk.ub(g1), self.V1_hi[v])
-            if not lo1 <= hi1:
+            lo2, hi2 = -math.inf, math.inf
+            for Bs in ([self.Bs[j][v] for j in range(self.m)],
+                       [self.d[j][R][1][v][0] for j in range(self.m)]):  # B_j - B_R
+                g2 = _lp_set(bk, wlo, whi, [_mul(bk, dev[j], Bs[j]) for j in range(self.m)])
+                if g2 is not None:
+                    lo2, hi2 = max(lo2, bk.lb(g2)), min(hi2, bk.ub(g2))
+            if not (lo1 <= hi1 and lo2 <= hi2 and math.isfinite(lo2) and math.isfinite(hi2)):
                 return None
-            de.append(bk.interval(lo1, hi1) + g2)
+            de.append(bk.interval(lo1, hi1) + bk.interval(lo2, hi2))
         return O, de
 
 

@@ -13,9 +13,12 @@ way with :mod:`certify.exact_softmax` and :mod:`certify.check.softmax_bound`; it
    :mod:`certify.seq_targets`) and is in normal form; the domain has one interval per
    input variable; the network's input shape is the target's.
 3. Structure (:mod:`certify.exact_two_layer`, exact rationals): the network has two
-   attention layers with skip connections, constant keys and values where the
-   decomposition needs them; every grid hint of a head that enters an output entry is
-   verified exactly.  Output entries: one per target output, in order.
+   attention layers with skip connections; layer-1 scores are affine in the input (a key
+   may read the input only where the query does not), layer-2 keys and values constant;
+   every grid hint of a head that enters an output entry as an anchor head is verified
+   exactly, and a hint for a head that enters as a soft-extremum (mix) head is refused.
+   Theorem ``seq2seq``: the first layer is token-affine and output token k is read at
+   token k.  Output entries: one per target output, in order.
 4. Coverage: per output entry, the tree is a complete bisection tree of the domain.
 5. Boxes: for every leaf of every entry, the backend's bound of ``sup |N_k - f_k|``
    (:mod:`certify.check.composed_bound`) is ``<= claim.upper``.
@@ -131,6 +134,11 @@ def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
             except StructureError as exc:
                 raise Rejected(f"{name}: {exc}") from None
 
+        for f in out.features:
+            for g in f.mix:
+                if h["layer1"][g.head] is not None:
+                    raise Rejected(f"{where}.layer1[{g.head}]: a grid hint for a head whose "
+                                   f"scores and values both depend on the input")
         grids1 = [[grid(a, h["layer1"][i], f"{where}.layer1[{i}]")
                    for a, i in zip(f.anchor, f.anchor_ids)] for f in out.features]
         grids2 = [grid(a, h["layer2"][i], f"{where}.layer2[{i}]")
