@@ -87,6 +87,15 @@ def _multi_head():
     return net, np.full((2, 8), -2.0), np.full((2, 8), 2.0)
 
 
+def _seq2seq(outputs, n, eps):
+    from certify.seq_targets import parse_seq_target
+    from theorems.seq2seq import resolve
+
+    st = parse_seq_target({"kind": "expression", "tokens": n, "dim": 1, "outputs": outputs})
+    net = resolve(st, [0.0] * n, [1.0] * n, {}, eps).net
+    return net, np.zeros((1, n)), np.ones((1, n))
+
+
 RELU_NET = {"kind": "relu-network", "layers": [
     {"W": [[1.0, -0.5], [0.25, 1.0], [-1.0, 0.75], [0.5, 0.5]], "b": [0.1, -0.2, 0.3, -0.4]},
     {"W": [[1.0, -0.5, 0.75, -1.25]], "b": [0.05]}]}
@@ -104,6 +113,9 @@ CONSTRUCTIONS = {
         {"kind": "expression", "expr": "sin(x)", "variables": ["x"]}, -3.0, 3.0,
         {"route": "relu", "knots": 8, "p": 33}),
     "uap-relu-network": lambda: _uap(RELU_NET, -1, 1, {"route": "relu", "p": 33}),
+    "seq2seq-sum-product": lambda: _seq2seq([["x0_0 + x1_0"], ["x0_0 * x1_0"]], 2, 0.1),
+    "seq2seq-running-max": lambda: _seq2seq(
+        [["x0_0"], ["max(x0_0, x1_0)"], ["max(x0_0, x1_0, x2_0)"]], 3, 0.1),
 }
 
 
