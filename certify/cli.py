@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 from typing import Any
 
@@ -80,8 +81,15 @@ def _write_new(path: str, text: str, force: bool) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(f"{os.path.dirname(path)}: no such directory")
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    # A temporary file renamed into place: an interrupted run leaves no partial file.
+    tmp = f"{path}.partial-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 #: Set when a document went to standard output (``--out -``): the report then goes to
@@ -472,7 +480,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"attncert: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
+        # A second Ctrl-C must not interrupt the clean-up; workers are stopped, not awaited.
+        try:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            previous = None
+        from certify.interrupts import stop_workers
+
+        had_workers = stop_workers()
         print("attncert: interrupted", file=sys.stderr)
+        sys.stderr.flush()
+        if had_workers:
+            try:
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                pass
+            os._exit(130)  # exit handlers would join the stopped pools again
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         return 130
     except BrokenPipeError:  # the reader closed the pipe (e.g. `| head`): 128 + SIGPIPE
         devnull = os.open(os.devnull, os.O_WRONLY)

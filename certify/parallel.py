@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from certify.errors import InputError
+from certify.interrupts import ignore_sigint
 
 _SHARED: Any = None
 
@@ -43,7 +44,9 @@ class LocalProcesses:
         global _SHARED
         _SHARED = shared
         ctx = multiprocessing.get_context("fork")
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+        # Workers ignore Ctrl-C; the parent stops them (certify/interrupts.py).
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                        initializer=ignore_sigint)
 
     def map(self, fn: Callable, chunks: Sequence[Any]) -> list[Any]:
         return list(self.pool.map(_call, [fn] * len(chunks), chunks))

@@ -46,6 +46,7 @@ from certify.exact_scores import (
     parse_grid_hint,
 )
 from certify.expression import Expr, gradient
+from certify.interrupts import ignore_sigint
 from certify.network import AttentionNet, NetworkFormatError, canonical_json
 from certify.targets import Target, parse_domain, parse_target
 
@@ -393,6 +394,7 @@ _WORKER: _Worker | None = None
 
 def _init(backend: str, part: Part) -> None:
     global _WORKER
+    ignore_sigint()  # Ctrl-C is the parent's (certify/interrupts.py)
     _WORKER = _Worker(backend, part)
 
 

@@ -42,6 +42,7 @@ from certify.check.bound import PreparedHead, box_bound, box_endpoints, witness_
 from certify.check.model import OutputProblem, Rejected, latent_at, latent_range, reduce_network
 from certify.check.schema import Certificate, parse_certificate
 from certify.errors import InputError
+from certify.interrupts import ignore_sigint
 from certify.network import canonical_json
 from certify.spec import latent_affine, truncated_linear_terms, unique_keys
 
@@ -208,6 +209,7 @@ _WORKER: BoxChecker | None = None
 
 def _worker_init(*args: Any) -> None:
     global _WORKER
+    ignore_sigint()  # Ctrl-C is the parent's (certify/interrupts.py)
     _WORKER = BoxChecker(*args)
 
 
