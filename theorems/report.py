@@ -49,13 +49,16 @@ def list_theorems() -> list[dict[str, Any]]:
     return rows
 
 
-def check_theorems(theorem_id: str | None = None) -> tuple[str, dict[str, Any], int]:
+def check_theorems(theorem_id: str | None = None, progress=None
+                   ) -> tuple[str, dict[str, Any], int]:
     """Discharge every obligation of one result (or of all) and render the proof tree.
 
     Parameters
     ----------
     theorem_id : str or None
         A registered id, or ``None`` for the whole registry.
+    progress : callable, optional
+        Called as ``progress(text)`` before each obligation is discharged.
 
     Returns
     -------
@@ -86,6 +89,8 @@ def check_theorems(theorem_id: str | None = None) -> tuple[str, dict[str, Any], 
         obs = e.obligations()
         rows = []
         for i, ob in enumerate(obs):
+            if progress is not None:
+                progress(f"{e.id}: {ob.id}")
             r = ob.discharge()
             counts[r.status] += 1
             last = i == len(obs) - 1
