@@ -11,6 +11,10 @@ Modes, as for the latent-scalar engine (:mod:`certify.engine`): ``prove`` splits
 leaf's bound is <= epsilon, and stops at a confirmed counterexample; ``measure`` splits
 until every leaf's bound is <= (1 + SAFETY tol) times the best witness lower bound.
 The engine searches and need not be trusted; :mod:`certify.check` re-verifies every leaf.
+
+Budgets (:func:`certify.engine.run_limits`): a run stops, not certified, before a level
+whose boxes would exceed ``max_boxes`` evaluations, and between the waves of a level once
+its timeout has passed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 
 from certify import intervals as iv
 from certify.box_enclosure import PreparedOutput, TargetEnclosure, error_bounds
+from certify.engine import current_limits, evaluate_in_waves
 from certify.parallel import make_executor
 
 MAX_DEPTH = 60
@@ -58,6 +63,8 @@ class BoxResult:
     seconds: float
     message: str
     counterexample: dict | None = None
+    #: a run stopped by its budget: the best enclosure found so far (engine's, unchecked).
+    partial: tuple[float, float] | None = None
 
 
 def encode_tree(cover: BoxCover) -> tuple[str, list[float]]:
@@ -114,13 +121,21 @@ def _block(out: PreparedOutput) -> int:
 def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np.ndarray,
                   hi: np.ndarray, mode: str, tol: float, epsilon: float | None,
                   progress=None, jobs: int | None = 1, scheduler: str | None = None,
-                  max_boxes: int = DEFAULT_MAX_BOXES) -> BoxResult:
+                  max_boxes: int | None = None, timeout: float | None = None) -> BoxResult:
     """Branch-and-bound over the domain box ``[lo, hi]`` (D,) for every output.
 
     Returns a :class:`BoxResult`; ``holds`` is decided by exact rational comparisons of the
-    final bounds, as the checker decides them.
+    final bounds, as the checker decides them.  ``max_boxes`` (default
+    :data:`DEFAULT_MAX_BOXES`) and ``timeout`` (seconds) bound the search (default: the
+    enclosing :func:`certify.engine.run_limits`); a run that reaches them is not certified
+    and ``partial`` holds the best ``(L, U)`` found (engine bounds).
     """
     start = time.perf_counter()
+    limits = current_limits(max_boxes, timeout)
+    max_boxes = limits.boxes(DEFAULT_MAX_BOXES)
+    sizes = [4]
+    stopped: str | None = None
+    so_far = 0.0
     executor = make_executor((outputs, target), jobs, scheduler)
     covers = [BoxCover(o.token, o.row) for o in outputs]
     best, best_k, best_c = 0.0, 0, (lo + hi) / 2
@@ -131,29 +146,50 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
         for ph in o.heads] + [1e-300])
     floor = scale * 2.0 ** -44
     active = [(k, np.array([1], dtype=np.int64), lo[None, :].astype(float),
-               hi[None, :].astype(float), np.zeros(1, dtype=np.int64)) for k in range(len(outputs))]
+               hi[None, :].astype(float), np.zeros(1, dtype=np.int64), np.full(1, np.inf))
+              for k in range(len(outputs))]
+
+    def stop(pending: list) -> None:
+        # Pending boxes become leaves with infinite bounds (the cover stays a partition);
+        # their last known bounds (a parent's covers its children) enter the bound so far.
+        nonlocal so_far
+        for k, ids, bound in pending:
+            covers[k].leaves.update((int(i), math.inf) for i in ids)
+            if len(bound):
+                so_far = max(so_far, float(np.max(bound)))
+
     try:
         while active:
-            if evaluated > max_boxes:
-                for k, ids, *_ in active:
-                    covers[k].leaves.update((int(i), math.inf) for i in ids)
-                ok, message = False, f"not certified within the budget of {max_boxes:,} boxes"
+            # Every box of a level must be evaluated before the run can end: a level that
+            # does not fit the budget ends the run now.
+            level = sum(len(a[1]) for a in active)
+            if evaluated + level > max_boxes or limits.expired():
+                stopped = limits.describe(DEFAULT_MAX_BOXES, evaluated + level <= max_boxes)
+                stop([(k, ids, pb) for k, ids, _, _, _, pb in active])
                 break
             results = []
             # Boxes whose zeroth-order bound already meets the current threshold skip the
             # centred form (the threshold only grows in measure mode, so they stay leaves).
             guess = (epsilon if mode == "prove" else best * (1 + SAFETY * tol)) / (1 + SLACK)
-            for k, ids, blo, bhi, depth in active:
+            for pos, (k, ids, blo, bhi, depth, _) in enumerate(active):
                 size = _block(outputs[k])
                 chunks = [(k, blo[s:s + size], bhi[s:s + size], guess)
                           for s in range(0, len(ids), size)]
-                parts = executor.map(_evaluate, chunks)
+                parts, complete = evaluate_in_waves(executor, _evaluate, chunks, limits, sizes)
+                if not complete:
+                    stopped = limits.describe(DEFAULT_MAX_BOXES, True)
+                    stop([(r[0], r[1], r[5]) for r in results]
+                         + [(a[0], a[1], a[5]) for a in active[pos:]])
+                    break
                 u, low, c, contrib = (np.concatenate([p[i] for p in parts]) for i in range(4))
                 evaluated += len(ids)
                 j = int(np.argmax(low))
                 if low[j] > best:
                     best, best_k, best_c = float(low[j]), k, c[j].copy()
                 results.append((k, ids, blo, bhi, depth, u, contrib))
+            if stopped:
+                ok, message = False, f"not certified within the budget ({stopped})"
+                break
             if progress:
                 progress(evaluated, best)
             if mode == "prove" and best > epsilon:
@@ -193,15 +229,26 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
                 nd = depth[sel] + 1
                 nxt.append((k, np.concatenate([2 * sid, 2 * sid + 1]),
                             np.concatenate([lo_l, lo_r]), np.concatenate([hi_l, hi_r]),
-                            np.concatenate([nd, nd])))
+                            np.concatenate([nd, nd]), np.concatenate([u[sel], u[sel]])))
             active = nxt
+        if stopped and not message:
+            ok, message = False, f"not certified within the budget ({stopped})"
     finally:
         executor.close()
+        limits.spent[0] += evaluated
 
     x = np.asarray(best_c, dtype=float)
     # Room below the engine's own witness bound for the checker's independent rounding.
     wl = witness_lower(outputs[best_k], _target_of(target, best_k), x)
     lower = max(0.0, float(iv.down(np.float64(wl * (1 - SLACK)))))
+    partial = None
+    if stopped:
+        finite = [b for c in covers for b in c.leaves.values() if math.isfinite(b)]
+        so_far = max([so_far] + finite)
+        partial = (lower, so_far)
+        message += (f"; best so far: sup error in [{lower:.6g}, {so_far:.6g}] (engine "
+                    f"bounds, not checked)" if math.isfinite(so_far) else
+                    f"; best so far: sup error >= {lower:.6g}, no upper bound yet")
     upper = max(c.upper() for c in covers)
     # Room for the checker's independent rounding: relative, plus an absolute part for
     # errors near zero.
@@ -227,7 +274,7 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
             message = (f"the error is at most {upper:.3g} everywhere, with no positive lower "
                        f"bound to measure against; use mode prove with an epsilon")
     return BoxResult(holds, lower, upper, covers, x, best_k, evaluated,
-                     time.perf_counter() - start, message, counterexample)
+                     time.perf_counter() - start, message, counterexample, partial)
 
 
 def witness_lower(out: PreparedOutput, target: TargetEnclosure, x: np.ndarray) -> float:

@@ -38,6 +38,48 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: Default wall-clock budget of `certify` and of each `sweep` configuration, in seconds.
+DEFAULT_TIMEOUT = 3600.0
+
+
+def _box_budget(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a finite number of seconds > 0")
+    return value
+
+
+def _add_budget(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-boxes", type=_box_budget, default=None, metavar="N",
+                   help="stop (not certified, exit 1) rather than evaluate more than N boxes "
+                   "(default: 50,000,000 for single-head/multi-head, 20,000,000 otherwise)")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"stop (not certified, exit 1) after SECONDS of wall-clock time "
+                   f"(default {DEFAULT_TIMEOUT:g})")
+
+
+def _limited(func):
+    """``func(args)`` under the budget of ``--max-boxes`` and ``--timeout``."""
+    def run(args) -> int:
+        from certify.engine import run_limits
+        with run_limits(args.max_boxes, args.timeout):
+            return func(args)
+    return run
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         raise InputError(message)
@@ -117,6 +159,24 @@ def _progress(enabled: bool):
     return prog, update
 
 
+def _counter(enabled: bool, label: str):
+    """A progress line on standard error for a long command (``None`` when not a terminal
+    or with ``--json``): ``update(done, total)`` or ``update(text)``."""
+    if not enabled or not sys.stderr.isatty():
+        return None, None
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+    task = prog.add_task(label, total=None)
+
+    def update(done, total=None) -> None:
+        text = done if isinstance(done, str) else f"{done:,} / {total:,} boxes"
+        prog.update(task, description=f"{label}: {text}")
+    return prog, update
+
+
 # -- subcommands --------------------------------------------------------------------------
 
 def cmd_certify(args) -> int:
@@ -147,15 +207,22 @@ def cmd_certify(args) -> int:
     }
     if result.counterexample:
         info["counterexample"] = result.counterexample
+    if result.floor is not None:
+        info["floor"] = result.floor
     if cert is not None and args.out:
         from certify.network import canonical_json
         _write_new(args.out, canonical_json(cert) + "\n", args.force)
         info["certificate"] = args.out
     if result.holds:
-        claim = (f"sup error <= {result.upper:.6g} <= epsilon = {spec.epsilon:.6g}"
-                 if spec.mode == "prove" else
-                 f"sup error in [{result.lower:.6g}, {result.upper:.6g}]"
-                 f" (U/L = {info['ratio']:.5f})")
+        if result.floor is not None or info["ratio"] is None and spec.mode == "measure":
+            # every bound is below the measure floor: there is no ratio U/L to report
+            claim = (f"sup error <= {result.upper:.6g} (the measure floor 2^-40 S: the error "
+                     f"is negligible, no ratio U/L)")
+        else:
+            claim = (f"sup error <= {result.upper:.6g} <= epsilon = {spec.epsilon:.6g}"
+                     if spec.mode == "prove" else
+                     f"sup error in [{result.lower:.6g}, {result.upper:.6g}]"
+                     f" (U/L = {info['ratio']:.5f})")
         text = (f"certified ({spec.theorem}, {spec.mode}): {claim}\n"
                 f"  witness lower bound {result.lower:.6g}; {boxes:,} boxes; "
                 f"{result.seconds:.2f} s")
@@ -308,7 +375,7 @@ def cmd_sweep(args) -> int:
         print(sweep.table_row(row), flush=True)
 
     rows = sweep.run_sweep(spec_obj, vary, args.out_dir, args.force, stem, args.jobs,
-                           None if args.json else show)
+                           None if args.json else show, args.max_boxes, args.timeout)
     if args.json:
         print(sweep.rows_json(rows))
     return EXIT_HOLDS if all(r["holds"] for r in rows) else EXIT_FAILS
@@ -322,7 +389,13 @@ def cmd_check(args) -> int:
 
     obj = load_certificate(args.certificate)
     t0 = time.perf_counter()
-    verified, reason, stats = run_check(obj, backend=args.backend, jobs=args.jobs)
+    prog, update = _counter(not args.json, "checking")
+    if prog:
+        with prog:
+            verified, reason, stats = run_check(obj, backend=args.backend, jobs=args.jobs,
+                                                progress=update)
+    else:
+        verified, reason, stats = run_check(obj, backend=args.backend, jobs=args.jobs)
     stats["seconds"] = time.perf_counter() - t0
     info = {"verified": verified, "reason": reason, "backend": args.backend, **stats}
     text = (f"verified ({args.backend}): {reason}" if verified
@@ -336,6 +409,42 @@ def cmd_check(args) -> int:
         info["verified"] = ok
     _emit(info, args.json, text)
     return EXIT_HOLDS if verified else EXIT_FAILS
+
+
+def _axes(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two indices I,J, got {text!r}") from None
+    return a, b
+
+
+def cmd_plot(args) -> int:
+    from certify import api, plot
+
+    if args.out == "-":
+        raise InputError("--out must name a file (.png, .pdf or .svg)")
+    obj = api.load_certificate(args.certificate)
+    plot.check_path(args.out, overwrite=True)  # the suffix, before any work
+    args.force = _may_overwrite(args.out, args.force)  # ask (or refuse) before drawing
+    try:
+        result = api.plot(obj, args.out, overwrite=True, verify=args.check, axes=args.axes)
+    except api.Rejected as exc:  # a false certificate: exit 1, as `attncert check`
+        _emit({"plotted": False, "reason": str(exc)}, args.json,
+              f"REJECTED: {exc}; no figure written")
+        return EXIT_FAILS
+    info = {"plotted": True, **result.summary()}
+    where = " and ".join(result.axes)
+    text = (f"figure written to {args.out}: {result.theorem}, N - f over {where} "
+            f"({result.points:,} float64 points), output (token {result.token}, row "
+            f"{result.row})\n"
+            f"  sampled max |N - f| {result.sampled_max:.6g} (a sampled lower bound of the "
+            f"sup); claim.upper U {result.upper:.6g} "
+            f"({'verified' if result.verified else 'not verified here: attncert check'})")
+    for warning in result.warnings:
+        print(f"attncert: warning: {warning}", file=sys.stderr)
+    _emit(info, args.json, text)
+    return EXIT_HOLDS
 
 
 def cmd_build(args) -> int:
@@ -360,9 +469,35 @@ def cmd_theorems(args) -> int:
                          for r in rows)
         _emit({"theorems": rows}, args.json, text)
         return EXIT_HOLDS
-    tree, obj, code = report.check_theorems(args.id)
+    if args.action == "replay":
+        return _replay_proof(args)
+    prog, update = _counter(not args.json, "discharging")
+    if prog:
+        with prog:
+            tree, obj, code = report.check_theorems(args.id, update)
+    else:
+        tree, obj, code = report.check_theorems(args.id)
     _emit(obj, args.json, tree)
     return code
+
+
+def _replay_proof(args) -> int:
+    from theorems import replay
+
+    if not args.id:
+        raise InputError("theorems replay needs the exported proof: PROOF.json")
+    try:
+        with open(args.id, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {args.id}: {exc}") from None
+    try:
+        ok, reason, info = replay.replay(replay.load_export(text))
+    except replay.Rejected as exc:
+        ok, reason, info = False, str(exc), {}
+    _emit({"replayed": ok, "reason": reason, **info}, args.json,
+          f"{'replayed' if ok else 'REJECTED'}: {reason}")
+    return EXIT_HOLDS if ok else EXIT_FAILS
 
 
 def cmd_bound(args) -> int:
@@ -383,21 +518,49 @@ def cmd_bound(args) -> int:
                        "domain": {"lo": lo, "hi": hi},
                        "construction": {"p": args.p, "kappa": args.kappa},
                        "mode": "measure", "tol": args.tol})
-    result, _ = certify(spec, None, args.jobs)
+    prog, update = _progress(not args.json)
+    if prog:
+        with prog:
+            result, _ = certify(spec, update, args.jobs)
+    else:
+        result, _ = certify(spec, None, args.jobs)
     if not result.holds:
         raise InputError(f"certification did not converge: {result.message}")
     obj.update(certified_lower=result.lower, certified_upper=result.upper,
                bound_over_certified=obj["bound"] / result.upper)
     text = (f"single-head, a={args.a:g}, b={args.b:g}, p={args.p}, kappa={args.kappa:g}, "
             f"domain [{lo:g}, {hi:g}], Delta={obj['delta']:.6g}\n"
-            f"  proved a-priori bound   {obj['bound']:.6g}  (= {obj['bound_over_delta']:.4f} "
+            f"  a-priori bound          {obj['bound']:.6g}  (= {obj['bound_over_delta']:.4f} "
             f"Delta; I3 {obj['i3_bound']:.4g} + rounding {obj['rounding_bound']:.2g} + "
             f"leakage {obj['leakage_bound']:.2g})\n"
+            f"  steps: {obj['proof_note']}\n"
             f"  certified sup error     [{result.lower:.6g}, {result.upper:.6g}]  "
             f"(= [{result.lower / obj['delta']:.4f}, {result.upper / obj['delta']:.4f}] Delta)\n"
             f"  bound / certified upper {obj['bound_over_certified']:.3f}")
     _emit(obj, args.json, text)
     return EXIT_HOLDS
+
+
+def cmd_audit(args) -> int:
+    import time
+
+    from certify.audit import prepare_out_dir, run_audit, text_summary
+
+    out = prepare_out_dir(args.out, args.force)  # before any computation
+    progress = None
+    if sys.stderr.isatty():
+        t0 = time.perf_counter()
+
+        def progress(line: str) -> None:
+            print(f"[{time.perf_counter() - t0:7.1f} s] {line}", file=sys.stderr, flush=True)
+    audit = run_audit(out, quick=args.quick, jobs=args.jobs or os.cpu_count() or 1,
+                      progress=progress)
+    info = {"audit": out, "mode": audit["mode"], "seconds": audit["seconds"],
+            "summary": audit["summary"],
+            "claims": [{k: c[k] for k in ("id", "verdict", "ours")} for c in audit["claims"]]}
+    _emit(info, args.json, text_summary(audit, args.out))
+    # A certificate the checker rejects is a failed claim; everything else is reported.
+    return EXIT_FAILS if audit["summary"]["rejected"] else EXIT_HOLDS
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -415,7 +578,8 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--jobs", type=_positive_int, default=None,
                    help="local worker processes (default: one per core)")
     c.add_argument("--scheduler", help="address of a Dask distributed scheduler")
-    c.set_defaults(func=cmd_certify)
+    _add_budget(c)
+    c.set_defaults(func=_limited(cmd_certify))
 
     sw = sub.add_parser("sweep", help="certify every combination of --vary values "
                         "(measure mode) and print a table")
@@ -427,6 +591,7 @@ def make_parser() -> argparse.ArgumentParser:
     sw.add_argument("--json", action="store_true")
     sw.add_argument("--jobs", type=_positive_int, default=1,
                     help="local worker processes per certification (default 1)")
+    _add_budget(sw)
     sw.set_defaults(func=cmd_sweep)
 
     from certify.export_cli import add_parser as add_export_parser
@@ -439,6 +604,19 @@ def make_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true")
     k.set_defaults(func=cmd_check)
 
+    pl = sub.add_parser("plot", help="draw a certificate's sampled error N - f and its "
+                        "attention weights")
+    pl.add_argument("certificate")
+    pl.add_argument("--out", required=True, help="figure file (.png, .pdf or .svg)")
+    pl.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    pl.add_argument("--check", action="store_true", help="verify the error claim with the "
+                    "flint checker first (exit 1 and no figure if rejected)")
+    pl.add_argument("--axes", type=_axes, metavar="I,J",
+                    help="two or more input variables: the heat map's variables (flat "
+                    "indices; default: the first two the plotted target reads)")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plot)
+
     b = sub.add_parser("build", help="construct the network for a spec")
     b.add_argument("spec")
     b.add_argument("--out", required=True)
@@ -447,8 +625,9 @@ def make_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_build)
 
     t = sub.add_parser("theorems", help="list the registry or check its proof obligations")
-    t.add_argument("action", nargs="?", choices=("list", "check"))
-    t.add_argument("id", nargs="?")
+    t.add_argument("action", nargs="?", choices=("list", "check", "replay"))
+    t.add_argument("id", nargs="?", help="theorem id (check) or PROOF.json (replay: re-check "
+                   "an export of `theorems check --json`)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_theorems)
 
@@ -463,6 +642,17 @@ def make_parser() -> argparse.ArgumentParser:
     bd.add_argument("--jobs", type=_positive_int, default=None)
     bd.add_argument("--json", action="store_true")
     bd.set_defaults(func=cmd_bound)
+
+    au = sub.add_parser("audit", help="the paper's claims beside certified numbers: run the "
+                        "audit's certifications, write DIR/audit.md, audit.json and plots")
+    au.add_argument("--out", default="audit", metavar="DIR",
+                    help="output directory (default: audit); must be new or empty")
+    au.add_argument("--quick", action="store_true", help="a reduced set (under a minute)")
+    au.add_argument("--json", action="store_true")
+    au.add_argument("--force", action="store_true", help="write into a non-empty DIR")
+    au.add_argument("--jobs", type=_positive_int, default=None,
+                    help="worker processes (default: one per core)")
+    au.set_defaults(func=cmd_audit)
     return p
 
 
@@ -490,7 +680,9 @@ def main(argv: list[str] | None = None) -> int:
         had_workers = stop_workers()
         print("attncert: interrupted", file=sys.stderr)
         sys.stderr.flush()
-        if had_workers:
+        # As the program (argv from the command line), leave at once: exit handlers would
+        # join stopped pools, and a second Ctrl-C there would end the process by signal.
+        if had_workers or argv is None:
             try:
                 sys.stdout.flush()
             except (OSError, ValueError):

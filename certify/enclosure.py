@@ -28,6 +28,7 @@ bound of ``|e(c)|`` at the box's float midpoint c.  Method (README, "Rigour mode
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,18 +71,44 @@ class PreparedHead:
     term: Term
 
 
+def _curvature(A: np.ndarray, B: np.ndarray) -> float:
+    """Heuristic curvature ``bh``: least-squares fit of ``A_j ~ -B_j^2 / (4 bh)``; 0 if none.
+
+    ``bh = s^2 sum u^4 / (-4 sum A u^2)`` with ``u = B / s`` and ``s = max |B|``: the same
+    fit as ``sum B^4 / (-4 sum A B^2)`` without overflowing for ``|B| > 1e77``.  Only the
+    far-tail aggregation uses it, and any value is sound (0 switches it off).
+    """
+    with np.errstate(all="ignore"):
+        denom = float(np.sum(B ** 4))
+        if 0 < denom < np.inf:  # the plain fit where it does not overflow
+            inv4 = -float(np.sum(A * B ** 2)) / denom
+            bh = 1.0 / (4.0 * inv4) if 0 < inv4 < np.inf else 0.0
+            return bh if bh < np.inf else 0.0
+        s = float(np.max(np.abs(B))) if len(B) else 0.0
+        if not 0 < s < np.inf:
+            return 0.0
+        u = B / s
+        den = float(np.sum(u ** 4))
+        num = -float(np.sum(A * u ** 2))
+        if not (0 < num < np.inf and 0 < den < np.inf):
+            return 0.0
+        bh = s * (s * den) / (4.0 * num)
+    return bh if 0 < bh < np.inf else 0.0
+
+
 def prepare_head(hp: HeadProblem, term: Term, Ylo: float, Yhi: float) -> PreparedHead:
     """Sort grid columns by centre and precompute what the far-tail bound needs."""
     Alo, Ahi, Blo, Bhi, Vlo, Vhi = hp.A_lo, hp.A_hi, hp.B_lo, hp.B_hi, hp.V_lo, hp.V_hi
     nG = len(Alo)
-    Bmid, Amid = (Blo + Bhi) / 2, (Alo + Ahi) / 2
-    bh = 0.0
-    denom = float(np.sum(Bmid ** 4))
-    if nG >= 2 and denom > 0:
-        inv4 = -float(np.sum(Amid * Bmid ** 2)) / denom
-        if inv4 > 0 and np.isfinite(inv4):
-            bh = 1.0 / (4.0 * inv4)
+    with np.errstate(over="ignore", invalid="ignore"):
+        Bmid, Amid = (Blo + Bhi) / 2, (Alo + Ahi) / 2
+        # Beyond half the float range the sum overflows; the halves do not.
+        Bmid = np.where(np.isfinite(Bmid), Bmid, Blo / 2 + Bhi / 2)
+        Amid = np.where(np.isfinite(Amid), Amid, Alo / 2 + Ahi / 2)
+    bh = _curvature(Amid, Bmid) if nG >= 2 else 0.0
     m = Bmid / (2 * bh) if bh > 0 else Bmid.copy()
+    if not np.all(np.isfinite(m)):
+        m, bh = Bmid.copy(), 0.0
     order = np.argsort(m, kind="stable")
     m = m[order]
     Alo, Ahi, Blo, Bhi, Vlo, Vhi = (x[order] for x in (Alo, Ahi, Blo, Bhi, Vlo, Vhi))
@@ -101,8 +128,11 @@ def prepare_head(hp: HeadProblem, term: Term, Ylo: float, Yhi: float) -> Prepare
             pre = np.concatenate([[-np.inf], np.maximum.accumulate(rho[1])])
             suf = np.concatenate([np.maximum.accumulate(rho[1][::-1])[::-1], [-np.inf]])
             spread = float(rho[1].max() - rho[0].min())
-            if np.isfinite(spread) and spread < 5.0:
-                K = int(np.ceil(np.sqrt((TAIL_EXPONENT + spread) / (bh * dmin * dmin) + 2.25))) + 1
+            curv = bh * dmin * dmin  # may underflow to 0 or overflow to inf
+            if np.isfinite(spread) and spread < 5.0 and 0 < curv < np.inf:
+                k = math.sqrt((TAIL_EXPONENT + spread) / curv + 2.25)
+                if k < nG:
+                    K = math.ceil(k) + 1
     if K >= nG or dmin <= 0:
         K, bh = nG, 0.0
     W = min(2 * K + 1, nG)

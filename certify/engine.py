@@ -8,10 +8,18 @@ Modes
 -----
 ``measure``
     an enclosure ``[L, U]`` of the sup error with ``U <= (1 + tol) L``; boxes are split
-    until their bound is within the tolerance of the best witness found so far.
+    until their bound is within the tolerance of the best witness found so far, or below
+    the *measure floor* ``F = 2^-40 S`` (:func:`measure_floor`, ``S`` the scale of the
+    target's values).  A run whose every box ends below the floor claims ``sup error <=
+    U`` with ``U <= F`` (the error is negligible, and may be 0, so no ratio exists).
 ``prove``
     ``sup error <= epsilon``: boxes are split until their bound is <= epsilon; a point whose
     rigorous error lower bound exceeds epsilon ends the run with a counterexample.
+
+Budgets.  A run stops, not certified, once the boxes it would have to evaluate exceed
+``max_boxes`` or the wall clock passes its deadline (:class:`Limits`, :func:`run_limits`);
+the budget is checked before every level and between the waves of boxes a level is
+evaluated in, so no level runs unchecked.
 
 Boxes are nodes of a dyadic bisection tree over the rigorous enclosure ``[Ylo, Yhi]`` of
 each output's latent scalar: node (depth, i) is the exact real interval
@@ -21,9 +29,12 @@ encloses outward in float64.  The leaves partition ``[Ylo, Yhi]`` by constructio
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -37,11 +48,106 @@ from certify.reduction import reduce_network
 
 CHUNK = 4096
 MAX_DEPTH = 50
-#: The search stops (claim not certified) after evaluating this many boxes.
+#: Default box budget: the search stops (claim not certified) rather than evaluate more.
 MAX_EVALUATED = 50_000_000
 INITIAL_DEPTH_CAP = 20
 #: measure mode splits until U <= (1 + SAFETY * tol) L, leaving room for the witness.
 SAFETY = 0.9
+#: The measure floor is FLOOR_FRACTION times the scale of the target's values.
+FLOOR_FRACTION = Fraction(1, 2 ** 40)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A budget: at most ``max_boxes`` evaluated boxes (None: the engine's default) and, if
+    ``timeout`` is given, no new wave of boxes after ``start + timeout`` seconds
+    (``time.monotonic`` clock).  ``spent[0]`` counts the boxes earlier runs under the same
+    budget evaluated (e.g. the per-head runs of a ridge cover), so the budget is shared."""
+
+    max_boxes: int | None = None
+    timeout: float | None = None
+    start: float = field(default_factory=time.monotonic)
+    spent: list[int] = field(default_factory=lambda: [0], compare=False)
+
+    def boxes(self, default: int) -> int:
+        """The boxes a run starting now may evaluate."""
+        return (default if self.max_boxes is None else self.max_boxes) - self.spent[0]
+
+    def expired(self) -> bool:
+        return self.timeout is not None and time.monotonic() - self.start > self.timeout
+
+    def describe(self, default: int, timed_out: bool) -> str:
+        if timed_out:
+            return f"timeout {self.timeout:g} s"
+        return f"{default if self.max_boxes is None else self.max_boxes:,} boxes"
+
+
+_LIMITS: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("attncert_limits",
+                                                                        default=None)
+
+
+@contextlib.contextmanager
+def run_limits(max_boxes: int | None = None, timeout: float | None = None) -> Iterator[Limits]:
+    """Every engine run inside the block obeys this budget (the clock starts now).
+
+    Both engines (:mod:`certify.engine`, :mod:`certify.box_engine`) read it when they are
+    not given explicit limits; ``None`` keeps an engine's default box budget / no timeout.
+    """
+    limits = Limits(max_boxes, timeout, time.monotonic())
+    token = _LIMITS.set(limits)
+    try:
+        yield limits
+    finally:
+        _LIMITS.reset(token)
+
+
+def current_limits(max_boxes: int | None = None, timeout: float | None = None) -> Limits:
+    """The budget of a run starting now: explicit values, else those of :func:`run_limits`."""
+    ctx = _LIMITS.get() or Limits()
+    if max_boxes is None and timeout is None:
+        return ctx
+    return Limits(ctx.max_boxes if max_boxes is None else max_boxes,
+                  ctx.timeout if timeout is None else timeout,
+                  ctx.start if timeout is None and ctx.timeout is not None
+                  else time.monotonic())
+
+
+def evaluate_in_waves(executor, fn, chunks: list, limits: Limits, sizes: list[int]):
+    """``executor.map(fn, chunks)`` in waves, stopping between waves once ``limits`` expire.
+
+    Returns ``(results, complete)``: the results of the chunks evaluated, in order, and
+    whether every chunk was.  The wave length adapts (doubling while a wave takes under a
+    second, halving above four), so a timeout is noticed within a few seconds; the results
+    do not depend on the waves.  ``sizes`` holds one wave length, carried between calls.
+    """
+    out: list = []
+    i = 0
+    while i < len(chunks):
+        if limits.expired():
+            return out, False
+        t0 = time.monotonic()
+        wave = chunks[i:i + sizes[0]]
+        out.extend(executor.map(fn, wave))
+        i += len(wave)
+        took = time.monotonic() - t0
+        if took < 1.0:
+            sizes[0] = min(sizes[0] * 2, 1 << 12)
+        elif took > 4.0:
+            sizes[0] = max(sizes[0] // 2, 1)
+    return out, True
+
+
+def measure_floor(terms: list[tuple[int, int, float, float]]) -> Fraction:
+    """The measure floor ``F = 2^-40 S``, exactly, of a target ``sum_i g_i Range_[a_i, b_i]``.
+
+    ``S = sum_i |g_i| max(|a_i|, |b_i|) >= sup |f|`` is the scale of the target's values
+    (``terms``: the target's truncated-linear terms, grouped by ``[a, b]``).
+    A measure run whose every box bound is below the floor stops there: the error is
+    negligible against the values it is made of.  The checker computes F the same way.
+    """
+    S = sum((abs(Fraction(num, den)) * max(abs(Fraction(a)), abs(Fraction(b)))
+             for num, den, a, b in terms), Fraction(0))
+    return FLOOR_FRACTION * S
 
 
 @dataclass
@@ -72,6 +178,10 @@ class Result:
     seconds: float
     message: str
     counterexample: dict | None = None
+    #: measure mode: the floor F, when the claim holds because ``upper <= F``.
+    floor: float | None = None
+    #: a run stopped by its budget: the best enclosure found so far (engine's, unchecked).
+    partial: tuple[float, float] | None = None
 
 
 def coef_interval(num: int, den: int) -> tuple[float, float]:
@@ -141,32 +251,62 @@ def initial_depth(out: Output) -> int:
 def _evaluate_chunk(outputs: list[Output], chunk):
     k, depth, index = chunk
     out = outputs[k]
-    lo, hi = box_bounds(out, depth, index)
-    u, low, c = error_bounds(out.heads, lo, hi)
+    # Overflow and invalid operations give inf or NaN ends, which the enclosures turn into
+    # trivial bounds (NaN -> inf); they are expected for extreme scores, not reported.
+    with np.errstate(all="ignore"):
+        lo, hi = box_bounds(out, depth, index)
+        u, low, c = error_bounds(out.heads, lo, hi)
     return u, low, c, hi - lo
 
 
-def _evaluate(executor, k: int, depth, index):
+def _evaluate(executor, k: int, depth, index, limits: Limits, sizes: list[int]):
+    """Bounds of the boxes ``(depth, index)`` of output k, or None if the time ran out."""
     chunks = [(k, depth[s:s + CHUNK], index[s:s + CHUNK]) for s in range(0, len(depth), CHUNK)]
-    parts = executor.map(_evaluate_chunk, chunks)
+    parts, complete = evaluate_in_waves(executor, _evaluate_chunk, chunks, limits, sizes)
+    if not complete:
+        return None
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
 
+@dataclass
+class _Search:
+    """What :func:`run` found besides the leaves (see its docstring)."""
+
+    best: float
+    best_k: int
+    best_c: float
+    evaluated: int
+    message: str
+    ok: bool
+    budget: bool = False  # stopped by max_boxes or the timeout
+    upper_so_far: float = math.inf  # engine bound over the whole domain when it stopped
+
+    def __iter__(self):  # (best, best_k, best_c, evaluated, message, ok), as before
+        return iter((self.best, self.best_k, self.best_c, self.evaluated, self.message,
+                     self.ok))
+
+
 def run(outputs: list[Output], mode: str, tol: float, epsilon: float | None,
-        progress=None, jobs: int | None = 1, scheduler: str | None = None
-        ) -> tuple[float, int, float, int, str, bool]:
+        progress=None, jobs: int | None = 1, scheduler: str | None = None,
+        floor: float = 0.0, limits: Limits | None = None) -> _Search:
     """Branch-and-bound over all outputs; fills each output's leaves.
 
-    Returns ``(best_lower, best_output, best_c, evaluated, message, ok)``; ``ok`` is False
-    when a counterexample was found (prove) or the depth limit stopped refinement.  Boxes
-    are evaluated on ``jobs`` local processes or on the Dask ``scheduler``; the result does
-    not depend on where they run.
+    Returns a :class:`_Search` that unpacks as ``(best_lower, best_output, best_c,
+    evaluated, message, ok)``; ``ok`` is False when a counterexample was found (prove), the
+    depth limit stopped refinement, or the budget ``limits`` (default: :func:`current_limits`)
+    ran out (``budget`` True, with the engine's bound ``upper_so_far`` over the domain).  In
+    measure mode a box whose bound is at most ``floor`` is a leaf.  Boxes are evaluated on
+    ``jobs`` local processes or on the Dask ``scheduler``; the result does not depend on
+    where they run.
     """
+    limits = current_limits() if limits is None else limits
     executor = make_executor(outputs, jobs, scheduler)
     try:
-        return _run(outputs, mode, tol, epsilon, progress, executor)
+        res = _run(outputs, mode, tol, epsilon, progress, executor, floor, limits)
     finally:
         executor.close()
+    limits.spent[0] += res.evaluated
+    return res
 
 
 def _signature(out: Output) -> bytes:
@@ -191,7 +331,7 @@ def _signature(out: Output) -> bytes:
     return b"".join(parts)
 
 
-def _run(outputs, mode, tol, epsilon, progress, executor):
+def _run(outputs, mode, tol, epsilon, progress, executor, floor, limits):
     # Outputs with identical search data (e.g. every token of T2 on a uniform domain) get
     # identical covers: only the first of each class is searched and the others copy its
     # leaves.  Duplicates would produce the same bounds in the same rounds, so the result
@@ -200,7 +340,7 @@ def _run(outputs, mode, tol, epsilon, progress, executor):
     rep = [first.setdefault(_signature(out), k) for k, out in enumerate(outputs)]
     try:
         return _search([out if rep[k] == k else None for k, out in enumerate(outputs)],
-                       mode, tol, epsilon, progress, executor)
+                       mode, tol, epsilon, progress, executor, floor, limits)
     finally:
         for k, out in enumerate(outputs):
             if rep[k] != k:
@@ -210,37 +350,72 @@ def _run(outputs, mode, tol, epsilon, progress, executor):
                 out.leaves_bound = list(src.leaves_bound)
 
 
-def _search(outputs, mode, tol, epsilon, progress, executor):
+def _search(outputs, mode, tol, epsilon, progress, executor, floor, limits):
     """Branch-and-bound over the outputs that are not None (see :func:`run`)."""
     active = []
     for k, out in enumerate(outputs):
         if out is None:
             continue
         d0 = initial_depth(out)
-        active.append((k, np.full(2 ** d0, d0, np.int64), np.arange(2 ** d0, dtype=np.int64)))
-    best, best_k, best_c = 0.0, 0, outputs[0].Ylo
-    evaluated, ok, message = 0, True, ""
+        n0 = 2 ** d0
+        active.append((k, np.full(n0, d0, np.int64), np.arange(n0, dtype=np.int64),
+                       np.full(n0, np.inf)))
+    res = _Search(0.0, 0, next(o.Ylo for o in outputs if o is not None), 0, "", True)
+    max_boxes = limits.boxes(MAX_EVALUATED)
+    sizes = [4]
+
+    def stop(pending: list, timed_out: bool) -> _Search:
+        # Every box not yet a leaf becomes a leaf with an infinite bound (the cover stays a
+        # partition); the bound so far is the largest over leaves and the pending boxes'
+        # last known bounds (a box's parent bound covers it).
+        so_far = 0.0
+        for o in outputs:
+            done = np.concatenate(o.leaves_bound) if o is not None and o.leaves_bound else []
+            if len(done):
+                so_far = max(so_far, float(np.max(done)))
+        for k, depth, index, bound in pending:
+            out = outputs[k]
+            out.leaves_depth.append(depth)
+            out.leaves_index.append(index)
+            out.leaves_bound.append(np.full(len(depth), np.inf))
+            if len(bound):
+                so_far = max(so_far, float(np.max(bound)))
+        res.ok, res.budget, res.upper_so_far = False, True, so_far
+        res.message = (f"not certified within the budget "
+                       f"({limits.describe(MAX_EVALUATED, timed_out)})")
+        return res
+
     while active:
-        if evaluated > MAX_EVALUATED:
-            for k, depth, index in active:
-                out = outputs[k]
-                out.leaves_depth.append(depth)
-                out.leaves_index.append(index)
-                out.leaves_bound.append(np.full(len(depth), np.inf))
-            return best, best_k, best_c, evaluated, "box budget exhausted", False
+        level = sum(len(depth) for _, depth, _, _ in active)
+        # Every box of the level must be evaluated before the run can end, so a level that
+        # does not fit the budget ends the run now (and no larger arrays are built).
+        if res.evaluated + level > max_boxes:
+            return stop(active, False)
+        if limits.expired():
+            return stop(active, True)
         results = []
-        for k, depth, index in active:
-            u, low, c, width = _evaluate(executor, k, depth, index)
-            evaluated += len(depth)
+        for pos, (k, depth, index, _) in enumerate(active):
+            ev = _evaluate(executor, k, depth, index, limits, sizes)
+            if ev is None:
+                evaluated_now = [(kk, d, i, u) for kk, d, i, u, _ in results]
+                return stop(evaluated_now + active[pos:], True)
+            u, low, c, width = ev
+            res.evaluated += len(depth)
             j = int(np.argmax(low))
-            if low[j] > best:
-                best, best_k, best_c = float(low[j]), k, float(c[j])
+            if low[j] > res.best:
+                res.best, res.best_k, res.best_c = float(low[j]), k, float(c[j])
             results.append((k, depth, index, u, width))
         if progress:
-            progress(evaluated, best)
-        if mode == "prove" and best > epsilon:
-            return best, best_k, best_c, evaluated, "counterexample", False
-        threshold = epsilon if mode == "prove" else best * (1 + SAFETY * tol)
+            progress(res.evaluated, res.best)
+        if mode == "prove" and res.best > epsilon:
+            res.message, res.ok = "counterexample", False
+            return res
+        if mode == "prove":
+            threshold = epsilon
+        else:
+            # The floor ends the search where the error is negligible (or 0: with best = 0
+            # the relative threshold alone would split every box to the depth limit).
+            threshold = max(res.best * (1 + SAFETY * tol), floor)
         nxt = []
         for k, depth, index, u, width in results:
             out = outputs[k]
@@ -248,16 +423,18 @@ def _search(outputs, mode, tol, epsilon, progress, executor):
             stuck = ~done & ((depth >= MAX_DEPTH) | (width <= 8 * np.spacing(
                 np.maximum(abs(out.Ylo), abs(out.Yhi)))))
             if np.any(stuck):
-                ok, message = False, "depth limit reached before the bound met its target"
+                res.ok = False
+                res.message = "depth limit reached before the bound met its target"
             leaf = done | stuck
             out.leaves_depth.append(depth[leaf])
             out.leaves_index.append(index[leaf])
             out.leaves_bound.append(u[leaf])
-            sd, si = depth[~leaf], index[~leaf]
+            sd, si, su = depth[~leaf], index[~leaf], u[~leaf]
             if len(sd):
-                nxt.append((k, np.repeat(sd + 1, 2), np.stack([2 * si, 2 * si + 1], 1).ravel()))
+                nxt.append((k, np.repeat(sd + 1, 2), np.stack([2 * si, 2 * si + 1], 1).ravel(),
+                            np.repeat(su, 2)))
         active = nxt
-    return best, best_k, best_c, evaluated, message, ok
+    return res
 
 
 def witness_point(out: Output, c: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -282,20 +459,42 @@ def witness_lower(out: Output, x: np.ndarray) -> float:
 
 
 def certify_built(net, terms, w, t, lo, hi, mode, tol, epsilon, progress=None,
-                  jobs: int | None = 1, scheduler: str | None = None) -> Result:
-    """Certify a constructed network against its target on the box ``[lo, hi]``."""
+                  jobs: int | None = 1, scheduler: str | None = None,
+                  max_boxes: int | None = None, timeout: float | None = None) -> Result:
+    """Certify a constructed network against its target on the box ``[lo, hi]``.
+
+    ``terms`` are the per-head terms; their sum is the target.  ``max_boxes`` and
+    ``timeout`` (seconds) bound the search (default: :func:`current_limits`); a run that
+    reaches them is not certified, and ``Result.partial`` holds the best ``(L, U)`` found.
+    In measure mode the claim holds if ``U <= (1 + tol) L``, or if ``U <= F``, the measure
+    floor (:func:`measure_floor`; ``Result.floor`` is then F): exactly the checker's rule.
+    """
     start = time.perf_counter()
-    outputs = prepare_outputs(net, terms, w, t, lo, hi)
-    best, best_k, best_c, evaluated, message, ok = run(outputs, mode, tol, epsilon, progress,
-                                                       jobs, scheduler)
-    x = witness_point(outputs[best_k], best_c, lo, hi)
-    lower = witness_lower(outputs[best_k], x)
+    limits = current_limits(max_boxes, timeout)
+    floor_q = measure_floor(_grouped_terms(terms)) if mode == "measure" else Fraction(0)
+    # Leaves stop a little below F, so that the claim (with its slack) stays below F.
+    floor = float(iv.down(np.float64(float(floor_q) * (1 - 2.0 ** -20))))
+    with np.errstate(all="ignore"):  # extreme scores overflow to trivial bounds, silently
+        outputs = prepare_outputs(net, terms, w, t, lo, hi)
+        search = run(outputs, mode, tol, epsilon, progress, jobs, scheduler, floor, limits)
+        best, best_k, best_c, evaluated, message, ok = search
+        x = witness_point(outputs[best_k], best_c, lo, hi)
+        lower = witness_lower(outputs[best_k], x)
     upper = max(float(np.max(np.concatenate(o.leaves_bound))) for o in outputs) \
         if all(o.leaves_bound for o in outputs) else math.inf
     # Slack for the checker's independent rounding (2^-30 relative).
     upper = float(iv.up(np.float64(upper * (1 + 2.0 ** -30))))
     holds = ok
     counterexample = None
+    floor_claim = None
+    partial = None
+    if search.budget:
+        partial = (lower, search.upper_so_far)
+        if math.isfinite(search.upper_so_far):
+            message += (f"; best so far: sup error in [{lower:.6g}, "
+                        f"{search.upper_so_far:.6g}] (engine bounds, not checked)")
+        else:
+            message += f"; best so far: sup error >= {lower:.6g}, no upper bound yet"
     if mode == "prove":
         holds = False
         if message == "counterexample":
@@ -312,11 +511,30 @@ def certify_built(net, terms, w, t, lo, hi, mode, tol, epsilon, progress=None,
             holds = Fraction(upper) <= Fraction(epsilon)
             message = "holds" if holds else "bound above epsilon"
     elif ok:
-        # exact rational comparison, as the checker does
+        # exact rational comparisons, as the checker makes them
         holds = Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower)
+        if not holds and Fraction(upper) <= floor_q:
+            # Every bound is below the floor: claim F itself (rounded down), which leaves
+            # the checker room for its own rounding whatever the engine's noise was.
+            upper = _float_down(floor_q)
+            holds, floor_claim = True, upper
         message = "holds" if holds else "tolerance not reached"
     return Result(holds, lower, upper, outputs, x, best_k, evaluated,
-                  time.perf_counter() - start, message, counterexample)
+                  time.perf_counter() - start, message, counterexample, floor_claim, partial)
+
+
+def _grouped_terms(terms) -> list[tuple[int, int, float, float]]:
+    """Per-head terms grouped by ``[a, b]`` into the target's terms (exact coefficients)."""
+    out: dict[tuple[float, float], Fraction] = {}
+    for num, den, a, b in terms:
+        out[(a, b)] = out.get((a, b), Fraction(0)) + Fraction(num, den)
+    return [(g.numerator, g.denominator, a, b) for (a, b), g in out.items() if g != 0]
+
+
+def _float_down(q: Fraction) -> float:
+    """The largest binary64 number ``<= q`` (q >= 0, within range)."""
+    f = float(q)
+    return f if Fraction(f) <= q else math.nextafter(f, -math.inf)
 
 
 def certify_spec(spec_obj: dict) -> dict:

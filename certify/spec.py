@@ -157,15 +157,30 @@ def real(value: Any, name: str) -> float:
 
 
 def real_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A finite float array of exactly ``shape`` from nested JSON lists of numbers.
+
+    Every entry must be a JSON number: ``true`` and ``"0.5"`` are refused with the entry
+    named (``np.array(..., dtype=float)`` alone would read them as 1.0 and 0.5).
+    """
     try:
         a = np.array(value, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{name} must be an array of numbers of shape {list(shape)}") from None
     if a.shape != shape:
         raise InputError(f"{name} has shape {list(a.shape)}, expected {list(shape)}")
+    _numbers_only(value, name)
     if not np.all(np.isfinite(a)):
         raise InputError(f"{name} holds a NaN or infinite number")
     return a
+
+
+def _numbers_only(value: Any, where: str) -> None:
+    """Raise naming the first leaf of nested lists that is not a JSON number."""
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _numbers_only(v, f"{where}[{i}]")
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where} must be a number, got {json.dumps(value)[:40]}")
 
 
 def parse_spec(obj: Any) -> Spec:
@@ -210,8 +225,82 @@ def parse_spec(obj: Any) -> Spec:
                              f"terms; theorem {theorem} has one head: use theorem multi-head")
         target.update(w=w.tolist(), t=t.tolist())
         construction = _parse_construction(_field(obj, "construction", "spec"))
+    check_magnitudes(theorem, target, w, t, lo, hi, construction)
     mode, tol, epsilon = _mode_tol_epsilon(obj, epsilon_needed=True)
     return Spec(theorem, target, lo, hi, construction, mode, tol, epsilon, obj)
+
+
+#: Largest magnitude of a latent value ``y`` over the domain and of a range end (``a``,
+#: ``b``, ``R``, ``L``) for single-head and multi-head: squares (``L_j^2``, ``beta y^2``)
+#: must stay far inside the binary64 range.
+MAX_MAGNITUDE = 1e150
+#: Largest ``beta (M^2 + Delta^2)`` (M the largest magnitude above): the stored scores and
+#: key weights (``2 beta``, ``beta G``) stay finite with room for rounding.
+MAX_SCORE = 1e300
+#: Smallest ``beta``: quantities such as ``60 / beta`` must stay finite.
+MIN_BETA = 1e-300
+
+
+def check_magnitudes(theorem: str, target: dict[str, Any], w: np.ndarray, t: np.ndarray,
+                     lo: np.ndarray, hi: np.ndarray, construction: dict[str, Any]) -> None:
+    """Refuse (one line naming the field) a single-head or multi-head spec whose network
+    would overflow or divide by zero in binary64.
+
+    Checked, in this order, with exact latent bounds (:func:`latent_bounds`):
+
+    * ``|w_k . x_k + t_k| <= MAX_MAGNITUDE`` over the domain (``target.t`` or ``target.w``);
+    * every range end of the target's terms is at most ``MAX_MAGNITUDE`` in magnitude;
+    * ``beta`` (given, or ``kappa / Delta^2`` with ``Delta = (b - a)/(p - 1)``, times H for
+      multi-head, computed as the construction computes it) is a finite positive binary64
+      number, and ``2 beta`` too;
+    * ``MIN_BETA <= beta`` and ``beta (M^2 + Delta^2) <= MAX_SCORE`` with M the largest
+      magnitude above.
+
+    ``w`` is (n, d), ``t`` (n,), ``lo``/``hi`` (d, n) as :func:`latent_bounds` takes them.
+    """
+    ymin, ymax = latent_bounds(w, t, lo, hi)
+    big = max(abs(ymin), abs(ymax))
+    if big > MAX_MAGNITUDE:
+        field = "target.t" if np.any(np.abs(t) > MAX_MAGNITUDE) else "target.w"
+        raise InputError(f"{field}: the latent w . x + t reaches {float(big):.3g} in magnitude "
+                         f"on the domain (at most {MAX_MAGNITUDE:g} is supported)")
+    names = {"truncated-linear": ("a", "b"), "clip": ("a", "b"), "hard-tanh": ("a", "b"),
+             "hard-sigmoid": ("a", "b"), "relu": ("a", "R"), "leaky-relu": ("R", "L")}
+    for key in names[target["kind"]]:
+        if abs(target[key]) > MAX_MAGNITUDE:
+            raise InputError(f"target.{key} = {target[key]:.3g} is beyond {MAX_MAGNITUDE:g} in "
+                             f"magnitude (not supported)")
+    terms = truncated_linear_terms(target)
+    if theorem == "multi-head":
+        steps, H = int(target["tokens"]) - 1, int(construction["heads"])
+    else:
+        steps, H = int(construction["p"]) - 1, 1
+    M = max([float(big)] + [max(abs(a), abs(b)) for _, _, a, b in terms])
+    for _, _, a, b in terms:
+        ends = "target.a, target.b" if target["kind"] in ("truncated-linear", "clip") else \
+            "the target's range"
+        delta = (b - a) / steps if theorem == "single-head" else \
+            float((Fraction(b) - Fraction(a)) / steps)
+        if "beta" in construction:
+            beta, field = float(construction["beta"]), "construction.beta"
+        else:
+            dd = delta * delta if theorem == "single-head" else delta ** 2
+            beta = float(construction["kappa"]) * H / dd if dd > 0 else math.inf
+            field = "construction.kappa"
+            if not (math.isfinite(beta) and math.isfinite(2 * beta)):
+                raise InputError(f"{ends}: b - a = {b - a:.3g} is too small for {steps + 1} "
+                                 f"anchors: beta = kappa / Delta^2 with Delta = (b - a)/{steps} "
+                                 f"is beyond the binary64 range (widen [a, b], or use fewer "
+                                 f"anchors or a smaller kappa)")
+        if not (math.isfinite(2 * beta) and beta > 0):
+            raise InputError(f"{field}: beta = {beta:.3g} is beyond the binary64 range")
+        if beta < MIN_BETA:  # the leakage separation G ~ 60 / beta would overflow
+            raise InputError(f"{field}: beta = {beta:.3g} is below {MIN_BETA:g} (raise kappa "
+                             f"or beta, or narrow [a, b])")
+        if beta * (M * M + delta * delta) > MAX_SCORE:
+            raise InputError(f"{field}: scores beta y^2 reach {beta * (M * M):.3g}, beyond "
+                             f"{MAX_SCORE:g} (lower kappa or beta, or the magnitudes of the "
+                             f"target and domain)")
 
 
 #: Keys a spec may hold; anything else is refused, so a misspelt key never goes unnoticed.
@@ -421,6 +510,7 @@ def _parse_multi_head_construction(c: Any, n: int) -> dict[str, Any]:
 
 
 def _parse_domain(dom: Any, d: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    _no_unknown_keys(dom, ("lo", "hi"), "domain")
     bounds = []
     for key in ("lo", "hi"):
         v = _field(dom, key, "domain")

@@ -115,7 +115,8 @@ def certificate_name(stem: str, config: Config) -> str:
 
 def run_sweep(spec_obj: dict[str, Any], vary: list[tuple[str, list[int | float]]],
               out_dir: str | None = None, force: bool = False, stem: str = "spec",
-              jobs: int | None = 1, on_row: Callable[[dict[str, Any]], None] | None = None
+              jobs: int | None = 1, on_row: Callable[[dict[str, Any]], None] | None = None,
+              max_boxes: int | None = None, timeout: float | None = None
               ) -> list[dict[str, Any]]:
     """Certify every configuration; one row per configuration, in sweep order.
 
@@ -136,6 +137,11 @@ def run_sweep(spec_obj: dict[str, Any], vary: list[tuple[str, list[int | float]]
         Worker processes per certification (None: one per core).
     on_row : callable, optional
         Called with each row as soon as it is known.
+    max_boxes, timeout : int or float, optional
+        The budget of each configuration (:func:`certify.engine.run_limits`): at most
+        ``max_boxes`` evaluated boxes (default: the engine's) and ``timeout`` seconds (default:
+        none).  A configuration that reaches it is a row that does not hold, with the
+        budget named in its message.
 
     Returns
     -------
@@ -145,6 +151,7 @@ def run_sweep(spec_obj: dict[str, Any], vary: list[tuple[str, list[int | float]]
         ``evaluated``, ``seconds``, ``message``, ``certificate`` (path or None).  ``upper``,
         ``ratio`` and ``UnH`` are None when the configuration is not certified.
     """
+    from certify.engine import run_limits
     from certify.pipeline import certify
 
     keys = [k for k, _ in vary]
@@ -171,7 +178,8 @@ def run_sweep(spec_obj: dict[str, Any], vary: list[tuple[str, list[int | float]]
             raise InputError(f"{out_dir}: cannot create ({exc.strerror or exc})") from None
     rows = []
     for config, spec, path in zip(configs, specs, paths):
-        result, cert = certify(spec, None, jobs)
+        with run_limits(max_boxes, timeout):
+            result, cert = certify(spec, None, jobs)
         n, H = scale_nH(spec)
         holds = bool(result.holds)
         row: dict[str, Any] = {

@@ -32,7 +32,14 @@ def _interrupt_twice(cmd: list[str], rng: random.Random, cwd: Path, tag: str
     env = dict(os.environ, ATTNCERT_TEST_TAG=tag)  # inherited by every worker process
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=cwd, env=env)
-    time.sleep(rng.uniform(1.5, 4.0))
+    # Interrupt only once the parallel work runs (its worker processes exist), then at a
+    # random moment: on a loaded machine the start-up alone can take seconds.
+    deadline = time.monotonic() + 120
+    while len(_survivors(tag)) < 2:
+        assert p.poll() is None, "the command ended before it could be interrupted"
+        assert time.monotonic() < deadline, "no worker process started within 120 s"
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.2, 2.0))
     assert p.poll() is None, "the command ended before it could be interrupted"
     p.send_signal(signal.SIGINT)
     time.sleep(rng.uniform(0.0, 0.3))

@@ -51,4 +51,12 @@ def conformance(cert_obj: Any) -> tuple[bool, str]:
     terms = [list(x) for x in mod.target_terms(spec.target, n_heads)]
     if terms != [list(x) for x in cert.terms]:
         return False, "terms differ from the construction's split of the target"
-    return True, f"the network is theorem {theorem}'s construction for its parameters"
+    # The float construction itself is checked against the symbolic template, so a wrong
+    # formula in the construction code cannot conform merely by being reproducible.
+    from theorems.symbolic import check_spec_network
+
+    ok, why = check_spec_network(theorem, cert.net, spec)
+    if not ok:
+        return False, f"the network is not the symbolic construction: {why}"
+    return True, (f"the network is theorem {theorem}'s construction for its parameters; "
+                  f"{why}")

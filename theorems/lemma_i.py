@@ -30,9 +30,12 @@ below a (above b symmetrically), ``o - a = sum_i w_i (L_i - a)`` with ``L_i - a 
 and gap ``>= kappa i^2`` to anchor 0 (I3.tail-gap-outside), giving the sharper bound.  The
 infinite series is bounded by a finite sum plus a geometric tail (I3.tail-series):
 ``sum_{k>=K} (k+1) e^{-kappa k^2} <= T_K(r) = r^K ((K+1) - K r)/(1 - r)^2`` with
-``r = e^{-kappa K} < 1``.  The final triangle-inequality combination is this paper argument;
-each ingredient is a checked obligation, and I3.instance verifies the combined bound by
-interval branch and bound on concrete heads.
+``r = e^{-kappa K} < 1``.  The combination is itself an obligation: I3.count (the anchors
+outside the bracket are indexed bijectively by side and k, so at most two per k) and
+I3.bound (for every K and kappa > 0, the triangle inequality over the decomposition with
+the premises as parametrisations; :func:`_i3_assembly`), I3.bound-outside for y outside
+[a, b].  I3.instance checks the closed form on five concrete heads by interval branch and
+bound; two of them have bounds below their heads' error without the 1/2.
 
 I4: the upper bound tends to Delta/2 (I4.upper-limit); at ``theta = 1/2 - eta`` the error is
 at least ``Delta ((1 - 2 T0) (1/2 - eta - sigma(-2 kappa eta)) - 2 T1)`` with
@@ -40,13 +43,18 @@ at least ``Delta ((1 - 2 T0) (1/2 - eta - sigma(-2 kappa eta)) - 2 T1)`` with
 tail's contribution, which tends to ``Delta (1/2 - eta)`` (I4.lower-limit) for every
 ``eta in (0, 1/2)``; so the sup error tends to Delta/2.
 
+I4.lower-limit also proves the inequality it names, from the premises ``g >= 0``,
+``W_B >= 1 - 2 T0`` and the tail bound.
+
 I5: the decomposition ``o - g(y) = sum_j w_j (g(L_j) - g(y))`` is proved for general p
-(I5.decomposition) and the bound is interval-verified for ``g = sin`` (I5.instance);
+(I5.decomposition) and the bound is interval-verified for ``g = sin`` with p = 9, kappa = 4
+(I5.instance; the bound 0.268 is below the oscillation of sin on [0, 2]);
 the statement for an arbitrary modulus of continuity is left open (I5.general).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 from typing import Any
@@ -81,6 +89,11 @@ p_s = sp.Symbol("p", integer=True, positive=True)
 j_s = sp.Symbol("j", integer=True, nonnegative=True)
 i_s = sp.Symbol("i", integer=True, nonnegative=True)
 E = sp.IndexedBase("e", positive=True)
+
+
+#: I5.instance: the head's values are ``I5_VALUES(L_j)`` and its target ``I5_TARGET(y)``.
+I5_VALUES = sp.sin
+I5_TARGET = sp.sin
 
 
 def sigma(z: Any) -> sp.Expr:
@@ -469,9 +482,13 @@ def obligations() -> list[Obligation]:
                                              + 4 * sp.exp(-9 * kappa)
                                              + T(4, sp.exp(-4 * kappa)))),
                         label="a_priori_bound_I3 is finite sum + T_{N+1}")))))
+    obs += _i3_assembly()
     inst = []
-    for (a, b, p, kv) in ((-1, 1, 2, Fraction(1, 2)), (-1, 1, 5, Fraction(1, 2)),
-                          (-1, 1, 5, 3), (0, 3, 4, 1)):
+    # Each case's bound is below the largest error of its head (no case is vacuous): the
+    # error of the two-anchor term alone reaches about 0.13 Delta (kappa = 4), 0.27 Delta
+    # (kappa = 8), and more for smaller kappa, while every bound is below b - a.
+    for (a, b, p, kv) in ((-1, 1, 2, 4), (-1, 1, 5, Fraction(1, 2)),
+                          (-1, 1, 5, 3), (0, 3, 4, 1), (-1, 1, 5, 8)):
         dl = Fraction(b - a, p - 1)
         bound = a_priori_bound_I3(kv, sp.Rational(dl.numerator, dl.denominator))
         w = Fraction(b - a, 2)
@@ -479,7 +496,9 @@ def obligations() -> list[Obligation]:
                                     label=f"a={a}, b={b}, p={p}, kappa={kv}"))
     obs.append(Obligation(
         "I3.instance", "|o(y) - Range(y)| <= Delta c(kappa) for all y in "
-        "[a - (b-a)/2, b + (b-a)/2] on four concrete heads (exact anchors and beta)",
+        "[a - (b-a)/2, b + (b-a)/2] on five concrete heads (exact anchors and beta; "
+        "p = 2 with kappa = 4 and p = 5 with kappa = 8 have bounds below their heads' "
+        "largest error without the 1/2)",
         Inequality(tuple(inst))))
     # ---------------------------------------------------------------- I4
     eta = sp.Symbol("eta", positive=True)
@@ -487,6 +506,11 @@ def obligations() -> list[Obligation]:
     T0 = ra / (1 - ra)
     T1 = T(1, ra)
     lower = (1 - 2 * T0) * (half - eta - sigma(-2 * kappa * eta)) - 2 * T1
+    # W_B = 1 - 2 T0 + omega and tail = 2 Delta T1 - tau (omega, tau >= 0: the premises),
+    # g >= 0 the two-anchor error in units of Delta.
+    omega_s, tau_s, gs = sp.symbols("omega tau g", nonnegative=True)
+    WBs = 1 - 2 * T0 + omega_s
+    tails = 2 * Delta * T1 - tau_s
     obs.append(Obligation(
         "I4.pointwise", "as kappa -> oo the two-anchor term tends to the nearest anchor: "
         "sigma(2 kappa (theta - 1/2)) -> 0 for theta = 1/2 - eta, -> 1 for theta = 1/2 + eta",
@@ -500,7 +524,12 @@ def obligations() -> list[Obligation]:
         "I4.lower-limit", "the error at theta = 1/2 - eta is at least Delta ((1 - 2 T0) (1/2 "
         "- eta - sigma(-2 kappa eta)) - 2 T1), which tends to Delta (1/2 - eta); with "
         "I4.upper-limit the sup error tends to Delta/2",
-        Identity((equal(sp.Limit(lower, kappa, sp.oo), half - eta),
+        Identity((at_least(WBs * Delta * gs - tails, Delta * ((1 - 2 * T0) * gs - 2 * T1),
+                           omega_s * Delta * gs + tau_s,
+                           label="y - o >= Delta ((1 - 2 T0) g - 2 T1) for g = 1/2 - eta - "
+                                 "sigma(-2 kappa eta) >= 0, W_B >= 1 - 2 T0, tail <= "
+                                 "2 Delta T1"),
+                  equal(sp.Limit(lower, kappa, sp.oo), half - eta),
                   equal(sp.Limit(half - eta, eta, 0), half, label="eta -> 0"),
                   equal(Delta * (sigma(2 * kappa * (half - eta - half)) - (half - eta)),
                         -Delta * (half - eta - sigma(-2 * kappa * eta)),
@@ -512,15 +541,16 @@ def obligations() -> list[Obligation]:
         "(general p)",
         Identity((equal(S(g(Lg[j_s]) * E[j_s]) / S(E[j_s]) - g(y),
                         S((g(Lg[j_s]) - g(y)) * E[j_s]) / S(E[j_s])),))))
-    a5, b5, p5, k5 = 0, 2, 5, 1
+    # Bound 0.268 is far below the oscillation of sin on [0, 2]: wrong values fail.
+    a5, b5, p5, k5 = 0, 2, 9, 4
     d5 = sp.Rational(b5 - a5, p5 - 1)
     L5v = [a5 + j * d5 for j in range(p5)]
     bound5 = a_priori_bound_I3(k5, d5) + d5 / 2  # omega(h) = h: Delta (1 + 2 S(kappa))
     obs.append(Obligation(
-        "I5.instance", "g = sin on [0, 2], p = 5, kappa = 1, omega(h) = h: |o(y) - sin(y)| "
+        "I5.instance", "g = sin on [0, 2], p = 9, kappa = 4, omega(h) = h: |o(y) - sin(y)| "
         "<= omega(Delta) + 2 sum_k omega((k+1) Delta) e^{-kappa k^2} for all y in [0, 2]",
         Inequality(_instance_case(a5, b5, p5, k5, a5, b5, bound5,
-                                  values=[sp.sin(v) for v in L5v], target=sp.sin(y),
+                                  values=[I5_VALUES(v) for v in L5v], target=I5_TARGET(y),
                                   label="sin"))))
     obs.append(Obligation(
         "I5.general", "for every continuous g with modulus omega: |o(y) - g(y)| <= "
@@ -528,7 +558,104 @@ def obligations() -> list[Obligation]:
         Open("not mechanised for an arbitrary modulus of continuity: the chain of "
              "inequalities uses I5.decomposition, I3.tail-gap, I3.tail-distance and Lemma S "
              "exactly as in I3; only the instance g = sin is verified (I5.instance)")))
-    return obs
+    return [dataclasses.replace(o, uses=USES.get(o.id, ()), scope=SCOPE.get(o.id, o.scope))
+            for o in obs]
+
+
+#: Inequalities whose box is the whole domain of their variables, so they hold in general:
+#: theta and s = sigma(2 kappa (theta - 1/2)) both lie in [0, 1/2] or both in [1/2, 1], for
+#: every kappa >= 0 (I3.sigmoid-range), and the two cases cover both boxes entirely.
+SCOPE: dict[str, str] = {"I3.sigmoid-within-half": "general"}
+
+
+#: The proof DAG of Lemma I: which obligations each one's argument uses.
+USES: dict[str, tuple[str, ...]] = {
+    "I1.shift": ("I1.score",),
+    "I2.derivative": ("I1.shift",),
+    "I2.variance": ("I2.derivative",),
+    "I3.renormalise": ("I1.shift",),
+    "I3.sigmoid-within-half": ("I3.renormalise", "I3.sigmoid-range"),
+    "I3.tail-gap": ("I1.score",),
+    "I3.bound": ("I3.decomposition", "I3.sigmoid-within-half", "I3.tail-gap",
+                 "S.pointwise", "S.gap", "I3.tail-distance", "I3.count", "I3.tail-series"),
+    "I3.bound-outside": ("I3.tail-gap-outside", "S.pointwise", "S.gap", "I2.range",
+                         "I3.tail-series"),
+    "I3.instance": ("I3.bound",),
+    "I4.upper-limit": ("I3.bound",),
+    "I4.lower-limit": ("I3.decomposition", "I3.renormalise", "I3.tail-gap", "S.pointwise",
+                       "I3.tail-distance", "I3.count", "I3.tail-series", "I4.pointwise"),
+    "I5.instance": ("I5.decomposition",),
+    "I5.general": ("I5.decomposition", "I3.tail-gap", "I3.tail-distance"),
+}
+
+
+def _i3_assembly() -> list[Obligation]:
+    """I3.count, I3.bound and I3.bound-outside: the combination step of I3, for all y.
+
+    The premises enter as parametrisations that encode exactly the inequalities the named
+    obligations prove: a bracket weight ``W_B = 1/(1 + s_B)`` in (0, 1]; the two-anchor error
+    ``o_2 - y = Delta/2 - alpha`` with ``alpha >= 0`` (I3.sigmoid-within-half; the lower side
+    uses ``-(Delta/2 - alpha)``); the weight of the anchor k steps beyond the bracket on each
+    side ``e^{-kappa k^2}/(1 + s_k)`` (I3.tail-gap with Lemma S; absent anchors have offset
+    0); its offset ``L_i - y = (k + 1) Delta - delta_k`` with ``delta_k >= 0``
+    (I3.tail-distance: the triangle inequality ``x <= |x| <= t`` with ``x = t - delta``).
+    The sum over anchors outside the bracket is the sum over k of one right and one left
+    anchor (I3.count).  The certificate is then a sum of nonnegative terms: the claim holds
+    for every K, and the closed form dominates the series (I3.tail-series).
+    """
+    Kt = sp.Symbol("K", integer=True, positive=True)
+    kk = sp.Symbol("k", integer=True, positive=True)
+    jj = sp.Symbol("j", integer=True, nonnegative=True)
+    ii = sp.Symbol("i", integer=True)
+    sB, alpha = sp.symbols("s_B alpha", nonnegative=True)
+    sp_, sm_ = sp.IndexedBase("s_r", nonnegative=True), sp.IndexedBase("s_l", nonnegative=True)
+    dp_, dm_ = sp.IndexedBase("d_r", nonnegative=True), sp.IndexedBase("d_l", nonnegative=True)
+    ek = sp.exp(-kappa * kk**2)
+    WB = 1 / (1 + sB)
+    wr, wl = ek / (1 + sp_[kk]), ek / (1 + sm_[kk])
+    xr, xl = (kk + 1) * Delta - dp_[kk], (kk + 1) * Delta - dm_[kk]
+    total = half * Delta + sp.Sum(2 * (kk + 1) * Delta * ek, (kk, 1, Kt))
+    cert_bracket = alpha / (1 + sB) + half * Delta * sB / (1 + sB)
+    tail_cert = ek * ((kk + 1) * Delta * (sp_[kk] / (1 + sp_[kk]) + sm_[kk] / (1 + sm_[kk]))
+                      + dp_[kk] / (1 + sp_[kk]) + dm_[kk] / (1 + sm_[kk]))
+    # One side suffices: with x = sign (o - y) for sign = +1 or -1, the premises give
+    # sign (o_2 - y) <= Delta/2 and sign (L_i - y) <= (k + 1) Delta alike.
+    o2 = half * Delta - alpha
+    tail = sp.Sum(wr * xr + wl * xl, (kk, 1, Kt))
+    facts = [
+        at_least(half * Delta, WB * o2, cert_bracket, label="+-(o - y): bracket"),
+        at_least(sp.Sum(2 * (kk + 1) * Delta * ek, (kk, 1, Kt)), tail,
+                 sp.Sum(tail_cert, (kk, 1, Kt)), termwise=True,
+                 label="+-(o - y): anchors k steps beyond the bracket, k = 1..K"),
+        equal(total - WB * o2 - tail,
+              (half * Delta - WB * o2) + (sp.Sum(2 * (kk + 1) * Delta * ek, (kk, 1, Kt)) - tail),
+              label="+-(o - y): the two parts add up")]
+    # Outside: y = a - s Delta; o - a = sum_i w_i i Delta with w_i <= e^{-kappa i^2} (the
+    # gap to anchor 0) and o - a >= 0 (I2.range); above b symmetric.
+    so = sp.IndexedBase("s_o", nonnegative=True)
+    outside = sp.Sum(kk * Delta * sp.exp(-kappa * kk**2) / (1 + so[kk]), (kk, 1, Kt))
+    return [
+        Obligation("I3.count", "the anchors outside the bracket {j, j+1} are indexed "
+                   "bijectively by (side, k), k >= 1: i = j + 1 + k (right) and i = j - k "
+                   "(left); so there are at most two anchors k steps beyond the bracket",
+                   Identity((equal((jj + 1 + kk) - (jj + 1), kk, label="right: k(i(k)) = k"),
+                             equal(jj + 1 + (ii - jj - 1), ii, label="right: i(k(i)) = i"),
+                             equal(jj - (jj - kk), kk, label="left: k(i(k)) = k"),
+                             equal(jj - (jj - ii), ii, label="left: i(k(i)) = i")))),
+        Obligation("I3.bound", "for every real y, p >= 2, kappa > 0 and every number K of "
+                   "anchor levels beyond the bracket: |o(y) - y| <= Delta/2 + 2 Delta "
+                   "sum_{k=1}^{K} (k+1) e^{-kappa k^2} <= Delta c(kappa) for y in [a, b] "
+                   "(triangle inequality over the decomposition, two anchors per k)",
+                   Identity(tuple(facts))),
+        Obligation("I3.bound-outside", "for y <= a (y >= b symmetric): 0 <= o - a <= Delta "
+                   "sum_{k=1}^{K} k e^{-kappa k^2}",
+                   Identity((at_least(sp.Sum(kk * Delta * sp.exp(-kappa * kk**2), (kk, 1, Kt)),
+                                      outside,
+                                      sp.Sum(kk * Delta * sp.exp(-kappa * kk**2) * so[kk]
+                                             / (1 + so[kk]), (kk, 1, Kt)),
+                                      termwise=True, label="o - a <= Delta sum k e^{-kappa k^2}"),
+                             ))),
+    ]
 
 
 def entry() -> TheoremEntry:

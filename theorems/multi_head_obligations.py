@@ -20,6 +20,14 @@ of exact rationals, as the construction specifies:
 ``y_k = w . x_k + t`` with the stored binary64 ``w``, ``t`` and a symbol for every input entry.
 Network columns ``0..n-1`` are the tokens (the tokens are the anchors: p = n).
 
+General obligations: the symbolic template T2.sym-* of :mod:`theorems.symbolic` (scores,
+``beta Delta^2 = kappa H``, phases, the interleaving of the hardmax jumps into a grid of
+step Delta/H, the head average), T2.range-lipschitz and T2.assembly (the derivation of
+:func:`theorems.multi_head.a_priori_bound` from I3, the shift and the rounding lemma).
+T2.conformance compares the network with the template at the instance's exact parameters,
+independently of :func:`theorems.multi_head.phases` and of the stored ``betas``; the other
+network checks use :func:`intended`.
+
 Proof of T2.bound from the obligations.  By T2.reduction output k is ``o(y_k)`` for one
 function o of one variable (the same for every k, as every key and value is positional), so
 it suffices to bound it over the range of ``y_k``.  By T2.construction and T2.cancellation
@@ -47,11 +55,14 @@ from theorems.obligations import (
     Case,
     Claim,
     Construction,
+    Identity,
     Inequality,
     Instance,
     Obligation,
     Open,
     Reduction,
+    at_least,
+    equal,
     exact,
     latent_expr,
     latent_range,
@@ -420,6 +431,67 @@ def rate_obligation() -> Obligation:
              "(U (n - 1) H/(b - a) ~ 0.079 at kappa = 3), not proved"))
 
 
+def conformance_obligation(inst: T2Instance, built: Built | None = None) -> Obligation:
+    """The network equals the symbolic T2 template at the instance's exact parameters.
+
+    The intended numbers come from :func:`theorems.symbolic.t2_expected_term` (phases
+    ``(2h + 1 - H)/(2H)``, ``beta = kappa H/Delta^2``, ``W_O = 1/H``), not from
+    :func:`theorems.multi_head.phases` or the stored ``betas``; compared within
+    ``symbolic.REL_TOL`` relative.
+
+    Parameters
+    ----------
+    inst : T2Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``).
+
+    Returns
+    -------
+    Obligation
+        T2.conformance, of kind ``construction``.
+    """
+    from theorems import symbolic
+
+    built = inst.build() if built is None else built
+    n, H = inst.n, inst.heads
+    ex = symbolic.t2_expected_term(inst.a, inst.b, n, H, 1, 1, inst.kappa, None)
+    big = max(abs(exact(inst.a)), abs(exact(inst.b)), sp.Integer(1))
+    tol = sp.Rational(symbolic.REL_TOL.numerator, symbolic.REL_TOL.denominator)
+    q = lambda v: sp.Rational(v.numerator, v.denominator)  # noqa: E731
+    dz = 2 + 2 * H + 1
+    claims = []
+    for h in range(H):
+        for k, (K, K2) in enumerate(ex["keys"][h]):
+            claims.append(Claim("z", (2 + 2 * h, k), q(K), tol * big,
+                                label=f"head {h}: key anchor of token {k}"))
+            claims.append(Claim("z", (3 + 2 * h, k), q(K2), tol * big**2,
+                                label=f"head {h}: squared key of token {k}"))
+        bt = q(ex["beta"])
+        for r, c, v in ((0, 2 + 2 * h, 2 * bt), (1, 3 + 2 * h, -bt)):
+            claims.append(Claim("weight", (h, 1, r, c), v, tol * abs(v),
+                                label=f"head {h}: W_K[{r}, {c}] vs beta = kappa H/Delta^2"))
+        claims.append(Claim("weight", (h, 3, 0, 0), q(ex["W_O"]), tol * q(ex["W_O"]),
+                            label=f"head {h}: W_O = 1/H"))
+    for k, V in enumerate(ex["values"]):
+        claims.append(Claim("z", (dz - 1, k), q(V), tol * big, label=f"value of token {k}"))
+    return Obligation(
+        "T2.conformance", "the stored network equals the symbolic T2 template at (a, b, n, H, "
+        "kappa) of the instance: key anchors a + (k + phi_h) Delta with phi_h = (2h + 1 - H)"
+        "/(2H), their squares, values a + k Delta, W_K = (2 beta, -beta) with beta = kappa "
+        "H/Delta^2, W_O = 1/H, within relative 2^-40 (binary64 rounding)",
+        Construction(built.net, tuple(claims)),
+        uses=("T2.sym-score", "T2.sym-kappa", "T2.sym-phases", "T2.sym-average"))
+
+
+#: The proof DAG of T2.
+T2_USES: dict[str, tuple[str, ...]] = {
+    "T2.bound": ("T2.assembly", "T2.conformance", "T2.construction", "T2.head-average",
+                 "T2.cancellation", "T2.reduction"),
+    "T2.certificate": ("T2.conformance",),
+    "T2.rate": ("T2.sym-interleave", "T2.sym-kappa", "T2.bound"),
+}
+
+
 def t2_obligations(inst: T2Instance = REGISTRY_INSTANCE, built: Built | None = None,
                    with_certificate: bool = True) -> list[Obligation]:
     """All obligations of T2 for an instance and a (possibly defective) network.
@@ -439,10 +511,94 @@ def t2_obligations(inst: T2Instance = REGISTRY_INSTANCE, built: Built | None = N
         T2.construction, T2.head-average, T2.cancellation, T2.reduction, T2.bound,
         [T2.certificate,] T2.rate (open).
     """
-    built = inst.build() if built is None else built
-    obs = construction_obligations(inst, built)
-    obs += [reduction_obligation(inst, built), bound_obligation(inst, built)]
+    import dataclasses
+
+    from theorems import symbolic
+    from theorems.single_head_obligations import _construction_failed
+
+    obs = symbolic.t2_symbolic_obligations() + assembly_obligations()
+    try:
+        built = inst.build() if built is None else built
+        obs.append(conformance_obligation(inst, built))
+        obs += construction_obligations(inst, built)
+        obs += [reduction_obligation(inst, built), bound_obligation(inst, built)]
+    except Exception as exc:  # a crashing construction is a failed obligation, not a crash
+        obs.append(_construction_failed("T2.construct", exc))
     if with_certificate:
         obs.append(certificate_obligation(inst))
     obs.append(rate_obligation())
-    return obs
+    return [dataclasses.replace(ob, uses=T2_USES[ob.id]) if ob.id in T2_USES else ob
+            for ob in obs]
+
+
+def assembly_obligations() -> list[Obligation]:
+    """The derivation of :func:`theorems.multi_head.a_priori_bound`, for all parameters.
+
+    Returns
+    -------
+    list of Obligation
+        T2.range-lipschitz: ``Range_[a,b]`` is monotone and 1-Lipschitz (the clamps
+        ``Max(a, .)`` and ``Min(., b)`` in the three cases relative to a, resp. b; composing
+        monotone 1-Lipschitz maps keeps both properties).
+        T2.assembly: per head, ``|o^_h(y) - Range(y)| <= rho_h + Delta c(kappa_1) +
+        |phi_h| Delta`` (three-term triangle inequality: rounding, I3 at ``y - phi_h Delta``,
+        Lipschitz shift), and over the heads ``sum_h omega o^_h - g Range = sum_h omega
+        (o^_h - Range) + (H omega - g) Range``, bounded by ``|omega| sum_h |o^_h - Range| +
+        |H omega - g| max(|a|, |b|)`` (shown for omega >= 0; omega < 0 swaps the two sides).
+    """
+    a, t = sp.Symbol("a", real=True), sp.Symbol("t", nonnegative=True)
+    pp, qq = sp.symbols("p q", nonnegative=True)
+    facts = []
+    for name, clamp in (("Max(a, .)", lambda v: sp.Max(a, v)),
+                        ("Min(., a)", lambda v: sp.Min(v, a))):
+        for case, (u, v) in (("v >= a", (a + pp + t, a + pp)),
+                             ("u <= a", (a - qq, a - qq - t)),
+                             ("v <= a <= u", (a + pp, a - qq))):
+            width = sp.expand(u - v)
+            diff = clamp(u) - clamp(v)
+            facts += [at_least(width, diff, width - diff, label=f"{name}, {case}: <= u - v"),
+                      at_least(diff, 0, diff, label=f"{name}, {case}: >= 0")]
+    lipschitz = Obligation(
+        "T2.range-lipschitz", "Range_[a,b] = Min(Max(., a), b) is monotone and 1-Lipschitz: "
+        "0 <= Range(u) - Range(v) <= u - v for u >= v (each clamp in the three cases "
+        "v >= c, u <= c, v <= c <= u, which exhaust u >= v)", Identity(tuple(facts)))
+    B = sp.symbols("B1:4", nonnegative=True)
+    lam = sp.symbols("l1:4", nonnegative=True)
+    x = [Bi * (1 - 2 * li / (1 + li)) for Bi, li in zip(B, lam, strict=True)]
+    head = [at_least(sum(B), sum(x), sum(2 * Bi * li / (1 + li)
+                                         for Bi, li in zip(B, lam, strict=True)),
+                     label="per head, upper: rounding + I3 + shift"),
+            at_least(sum(B), -sum(x), sum(2 * Bi / (1 + li) for Bi, li in zip(B, lam,
+                                                                              strict=True)),
+                     label="per head, lower")]
+    h = sp.Symbol("h", integer=True, positive=True)
+    H = sp.Symbol("H", integer=True, positive=True)
+    om, C, M = sp.symbols("omega C M", nonnegative=True)
+    g, R = sp.symbols("g R", real=True)
+    o = sp.IndexedBase("o", real=True)
+    E = sp.IndexedBase("E", nonnegative=True)
+    lh = sp.IndexedBase("l", nonnegative=True)
+    nu, mu = sp.symbols("n m", nonnegative=True)
+    xh = E[h] * (1 - 2 * lh[h] / (1 + lh[h]))  # o^_h - Range, |.| <= E_h
+    cR = C * (1 - 2 * nu / (1 + nu)) * M * (1 - 2 * mu / (1 + mu))  # |c| <= C, |R| <= M
+    combine = [
+        equal(sp.Sum(om * (o[h] - R), (h, 1, H)) + (H * om - g) * R,
+              sp.Sum(om * o[h], (h, 1, H)) - g * R, label="sum over heads"),
+        at_least(sp.Sum(om * E[h], (h, 1, H)), sp.Sum(om * xh, (h, 1, H)),
+                 sp.Sum(2 * om * E[h] * lh[h] / (1 + lh[h]), (h, 1, H)), termwise=True,
+                 label="heads, upper"),
+        at_least(sp.Sum(om * E[h], (h, 1, H)), sp.Sum(-om * xh, (h, 1, H)),
+                 sp.Sum(2 * om * E[h] / (1 + lh[h]), (h, 1, H)), termwise=True,
+                 label="heads, lower"),
+        at_least(C * M, cR, 2 * C * M * (nu + mu) / ((1 + nu) * (1 + mu)),
+                 label="coefficient error, upper"),
+        at_least(C * M, -cR, 2 * C * M * (1 + nu * mu) / ((1 + nu) * (1 + mu)),
+                 label="coefficient error, lower")]
+    assembly = Obligation(
+        "T2.assembly", "|sum_h omega o^_h - g Range| <= |omega| sum_h (rho_h + Delta "
+        "c(kappa_1) + |phi_h| Delta) + |H omega - g| max(|a|, |b|): the bound of "
+        "multi_head.a_priori_bound, for any n, H, kappa and stored numbers",
+        Identity(tuple(head + combine)),
+        uses=("T2.sym-score", "T2.sym-kappa", "I3.bound", "I3.bound-outside",
+              "T2.range-lipschitz", "T1.rounding"))
+    return [lipschitz, assembly]

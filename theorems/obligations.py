@@ -234,6 +234,11 @@ def _prove_nonneg(C: sp.Expr, via: sp.Symbol | None, at: sp.Expr | None) -> str:
     return ""
 
 
+def _same_limits_sums(*exprs: sp.Expr) -> bool:
+    return all(isinstance(e, sp.Sum) for e in exprs) and \
+        len({e.limits for e in exprs}) == 1
+
+
 def prove_fact(f: Fact) -> tuple[bool, str]:
     """Prove one :class:`Fact` exactly.
 
@@ -255,7 +260,13 @@ def prove_fact(f: Fact) -> tuple[bool, str]:
         return False, f"malformed fact: {name}"
     C = f.certificate
     final = C if f.via is None else C.subs(f.via, f.at)
-    if not is_zero(f.lhs - f.rhs - final):
+    if _same_limits_sums(f.lhs, f.rhs, final):
+        # Sum(u) - Sum(v) - Sum(c) over identical limits is Sum(u - v - c): compare summands
+        # (doit on a symbolic series can be slow and proves nothing more).
+        same = is_zero(f.lhs.function - f.rhs.function - final.function)
+    else:
+        same = is_zero(f.lhs - f.rhs - final)
+    if not same:
         return False, f"lhs - rhs is not the certificate in: {name}"
     if f.termwise:
         # A finite sum of nonnegative terms is nonnegative; Karr's convention makes
@@ -315,6 +326,8 @@ class Inequality:
     cases: tuple[Case, ...]
     budget: int = 20000
     prec: int = 106
+    #: Filled by the discharger: one interval cover (tree) per verified case, in order.
+    covers: list = field(default_factory=list, compare=False, repr=False)
 
 
 def _fraction(q: Any) -> Fraction:
@@ -493,8 +506,8 @@ def _fmt_arb(v: arb) -> str:
     return f"[{float(v.lower()):.9g}, {float(v.upper()):.9g}]"
 
 
-def prove_case(case: Case, budget: int, prec: int, min_split: int = 48
-               ) -> tuple[str, str, int]:
+def prove_case(case: Case, budget: int, prec: int, min_split: int = 48,
+               cover: list | None = None) -> tuple[str, str, int]:
     """Breadth-first interval branch and bound for one :class:`Case`.
 
     Boxes are processed widest first, so a violation is found at the coarsest level where
@@ -514,6 +527,13 @@ def prove_case(case: Case, budget: int, prec: int, min_split: int = 48
     min_split : int
         Halvings of a variable's range below which a box is not split further.
 
+    cover : list, optional
+        If given and the case is verified, receives one node: the interval cover as a tree
+        (:func:`_cover_node`): ``{"box": ..., "leaf": True}`` where the enclosure is below the
+        bound, ``{"box": ..., "face": [...], "child": node}`` for a monotonicity step and
+        ``{"box": ..., "split": i, "children": [left, right]}`` for a bisection.  The tree
+        is what ``attncert theorems replay`` re-checks.
+
     Returns
     -------
     (str, str, int)
@@ -532,17 +552,24 @@ def prove_case(case: Case, budget: int, prec: int, min_split: int = 48
         grads = None
         if not case.expr.has(*_NONSMOOTH):
             grads = [compile_arb(sp.diff(case.expr, s), syms) for s in syms]
-        queue = deque([root])
+        nodes: dict[int, dict] = {}
+        queue = deque([(root, None)])
         count = 0
         unresolved: list[tuple[tuple[Fraction, Fraction], ...]] = []
         while queue:
-            box = queue.popleft()
+            box, slot = queue.popleft()
+            node: dict[str, Any] = {"box": _box_json(box)}
+            if slot is None:
+                nodes[0] = node
+            else:
+                slot(node)
             count += 1
             if count > budget:
                 return "undecided", f"undecided after {budget} boxes", count
             env = [arb_interval(lo, hi) for lo, hi in box]
             v = f(env)
             if v <= c:
+                node["leaf"] = True
                 continue
             if v > c:
                 return "violated", (f"certainly violated on {_fmt_box(box, syms)}: "
@@ -558,7 +585,8 @@ def prove_case(case: Case, budget: int, prec: int, min_split: int = 48
                     elif g <= 0:
                         new[i] = (lo, lo)
                 if new != list(box):
-                    queue.append(tuple(new))
+                    node["face"] = _box_json(new)
+                    queue.append((tuple(new), _setter(node, "child")))
                     continue
             widths = [(hi - lo) / t if t else Fraction(0)
                       for (lo, hi), t in zip(box, tiny, strict=True)]
@@ -570,12 +598,28 @@ def prove_case(case: Case, budget: int, prec: int, min_split: int = 48
             mid = (lo + hi) / 2
             left, right = list(box), list(box)
             left[i], right[i] = (lo, mid), (mid, hi)
-            queue.append(tuple(left))
-            queue.append(tuple(right))
+            node["split"] = i
+            node["children"] = [None, None]
+            queue.append((tuple(left), _setter(node["children"], 0)))
+            queue.append((tuple(right), _setter(node["children"], 1)))
     if unresolved:
         return "undecided", (f"{len(unresolved)} box(es) undecided at {prec}-bit precision, "
                              f"e.g. {_fmt_box(unresolved[0], syms)}"), count
+    if cover is not None:
+        cover.append(nodes[0])
     return "verified", "", count
+
+
+def _box_json(box: Sequence[tuple[Fraction, Fraction]]) -> list[list[str]]:
+    """A box as JSON: per variable ``[lo, hi]`` as exact fraction strings ``"p/q"``."""
+    return [[f"{lo.numerator}/{lo.denominator}", f"{hi.numerator}/{hi.denominator}"]
+            for lo, hi in box]
+
+
+def _setter(container: Any, key: Any) -> Callable[[dict], None]:
+    def put(node: dict) -> None:
+        container[key] = node
+    return put
 
 
 def discharge_inequality(payload: Inequality) -> tuple[str, str]:
@@ -593,8 +637,10 @@ def discharge_inequality(payload: Inequality) -> tuple[str, str]:
         ``("failed", "undecided ...")`` when the budget or the precision runs out.
     """
     total = 0
+    payload.covers.clear()
     for case in payload.cases:
-        verdict, detail, count = prove_case(case, payload.budget, payload.prec)
+        verdict, detail, count = prove_case(case, payload.budget, payload.prec,
+                                            cover=payload.covers)
         total += count
         name = f" [{case.label}]" if case.label else ""
         if verdict == "violated":
@@ -758,7 +804,9 @@ def symbolic_network(net: AttentionNet) -> SymbolicNet:
 # construction
 # =========================================================================================
 
-QUANTITIES = ("score", "score-difference", "value")
+QUANTITIES = ("score", "score-difference", "value", "z", "weight")
+#: Matrices a ``"weight"`` claim may name.
+WEIGHT_MATRICES = ("W_Q", "W_K", "W_V", "W_O")
 
 
 @dataclass(frozen=True)
@@ -769,7 +817,10 @@ class Claim:
 
     * ``"score"``, ``(head, key, query)``: ``S[key, query]``;
     * ``"score-difference"``, ``(head, key_i, key_j, query)``: ``S[key_j, q] - S[key_i, q]``;
-    * ``"value"``, ``(head, row, key)``: ``(W_O W_V Z)[row, key]``.
+    * ``"value"``, ``(head, row, key)``: ``(W_O W_V Z)[row, key]``;
+    * ``"z"``, ``(row, column)``: ``Z[row, column]`` of the affine map's output;
+    * ``"weight"``, ``(head, m, row, col)``: the stored entry of matrix
+      ``WEIGHT_MATRICES[m]`` of the head (a constant).
 
     With ``tolerance == 0`` the quantity must equal ``expected`` exactly; otherwise
     ``quantity - expected`` must be free of input symbols with absolute value at most
@@ -791,7 +842,7 @@ class Construction:
     claims: tuple[Claim, ...]
 
 
-def _quantity(sn: SymbolicNet, c: Claim) -> sp.Expr:
+def _quantity(sn: SymbolicNet, c: Claim, net: AttentionNet) -> sp.Expr:
     if c.quantity == "score":
         h, key, q = c.index
         return sn.heads[h].S[key, q]
@@ -801,6 +852,16 @@ def _quantity(sn: SymbolicNet, c: Claim) -> sp.Expr:
     if c.quantity == "value":
         h, row, key = c.index
         return sn.heads[h].V[row, key]
+    if c.quantity == "z":
+        row, col = c.index
+        return sn.Z[row, col]
+    if c.quantity == "weight":
+        h, m, row, col = c.index
+        head = net.layers[1].heads[h]
+        a = np.atleast_2d(np.asarray(getattr(head, WEIGHT_MATRICES[m]), float))
+        if not (0 <= row < a.shape[0] and 0 <= col < a.shape[1]):
+            raise IndexError(f"no entry ({row}, {col}) in {WEIGHT_MATRICES[m]}")
+        return exact(a[row, col])
     raise ValueError(f"unknown quantity {c.quantity!r}")
 
 
@@ -824,7 +885,7 @@ def discharge_construction(payload: Construction) -> tuple[str, str]:
     xs = set(sn.X)
     for c in payload.claims:
         try:
-            actual = _quantity(sn, c)
+            actual = _quantity(sn, c, payload.net)
         except (IndexError, ValueError) as exc:
             return "failed", f"{c.label or c.quantity}: {exc}"
         diff = sp.expand(actual - c.expected)
@@ -1015,18 +1076,47 @@ SUCCESS_STATUS: dict[str, str] = {"identity": "proved-symbolic",
                                   "instance": "verified-interval", "open": "open"}
 
 
+#: What a discharged obligation establishes: for all parameters under the stated
+#: hypotheses, for all parameters in a stated bounded box, or for one instance.
+SCOPES: tuple[str, ...] = ("general", "box", "instance")
+
+#: The scope of each kind unless an obligation states one: identities are proved for all
+#: parameters; interval inequalities, network checks and certificates are instance checks
+#: unless their box is a parameter box (then the obligation says ``scope="box"``).
+DEFAULT_SCOPE: dict[str, str] = {"identity": "general", "inequality": "instance",
+                                 "construction": "instance", "reduction": "instance",
+                                 "instance": "instance", "open": "general"}
+
+
 @dataclass(frozen=True)
 class Obligation:
-    """A checked proof obligation; its kind is determined by the payload's exact type."""
+    """A checked proof obligation; its kind is determined by the payload's exact type.
+
+    ``uses`` names the obligations this one's argument relies on (the edges of the proof
+    DAG, :mod:`theorems.proof_dag`); ``scope`` (:data:`SCOPES`) says what a success
+    establishes, defaulting to :data:`DEFAULT_SCOPE` of the kind.  Construction, reduction
+    and instance checks are always instance-scoped (refused otherwise).  The DAG reports a
+    node "proved" only if it and every node below it have scope ``general``.
+    """
 
     id: str
     statement: str
     payload: Payload = field(repr=False)
+    uses: tuple[str, ...] = ()
+    scope: str = ""
 
     def __post_init__(self) -> None:
         if type(self.payload) not in KIND_OF:
             raise TypeError(f"obligation {self.id}: payload {type(self.payload).__name__} "
                             "is not one of the rigorous kinds")
+        if not self.scope:
+            object.__setattr__(self, "scope", DEFAULT_SCOPE[KIND_OF[type(self.payload)]])
+        if self.scope not in SCOPES:
+            raise ValueError(f"obligation {self.id}: unknown scope {self.scope!r}")
+        if self.scope != "instance" and KIND_OF[type(self.payload)] in (
+                "construction", "reduction", "instance"):
+            raise ValueError(f"obligation {self.id}: a {self.kind} check is instance-only")
+        object.__setattr__(self, "uses", tuple(self.uses))
 
     @property
     def kind(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -16,7 +17,16 @@ from flint import arb, ctx
 from certify.errors import InputError
 from theorems import registry
 from theorems.lemma_i import a_priori_bound_I3_arb
-from theorems.obligations import STATUS_TEXT, TheoremEntry, arb_rational
+from theorems.obligations import (
+    STATUS_TEXT,
+    Identity,
+    Obligation,
+    Result,
+    TheoremEntry,
+    arb_rational,
+    equal,
+)
+from theorems.proof_dag import _SCOPE_STANDING, FORMAT, node_json, standings, worst
 
 _ORDER = ("proved-symbolic", "verified-interval", "open", "failed")
 
@@ -49,9 +59,35 @@ def list_theorems() -> list[dict[str, Any]]:
     return rows
 
 
+def _dependency_index(chosen: list[TheoremEntry]) -> Callable[[str], tuple[str, Any] | None]:
+    """Find an obligation by id among the registry's entries (built lazily, cached)."""
+    cache: dict[str, list] = {}
+
+    def find(oid: str) -> tuple[str, Any] | None:
+        for e in registry.entries():
+            if e.id not in cache:
+                cache[e.id] = _safe_obligations(e)
+            for ob in cache[e.id]:
+                if ob.id == oid:
+                    return e.id, ob
+        return None
+
+    return find
+
+
+def _safe_obligations(e: TheoremEntry) -> list[Obligation]:
+    """``e.obligations()``; an exception becomes one failed obligation naming it."""
+    try:
+        return list(e.obligations())
+    except Exception as exc:  # a crashing construction is a failed proof, not a crash
+        return [Obligation(f"{e.id}.obligations", "the obligations can be built",
+                           Identity((equal(0, 1, label=f"building the obligations raised "
+                                                   f"{type(exc).__name__}: {exc}"),)))]
+
+
 def check_theorems(theorem_id: str | None = None, progress=None
                    ) -> tuple[str, dict[str, Any], int]:
-    """Discharge every obligation of one result (or of all) and render the proof tree.
+    """Discharge every obligation of one result (or of all) and render the proof DAG.
 
     Parameters
     ----------
@@ -63,12 +99,15 @@ def check_theorems(theorem_id: str | None = None, progress=None
     Returns
     -------
     (str, dict, int)
-        ``tree_text``: per result its statement, the paper's claim, our a-priori bound and
-        one line per obligation with kind, status (proved symbolically, verified by interval
-        arithmetic, open, FAILED) and wall time, plus the reason unless proved; a summary line.
-        ``json_obj``: the same as data (``theorems``, ``summary`` counts per status,
-        ``seconds``, ``exit_code``).  ``exit_code``: 1 if any obligation failed, else 0 (open
-        obligations are reported as open, not as failures).
+        ``tree_text``: per result its statement, the paper's claim, our a-priori bound, its
+        standing (:mod:`theorems.proof_dag`: proved, proved on a parameter box, verified on
+        instances, open, failed) and one line per obligation with kind, status, wall time
+        and standing, the obligations it uses, and the reason unless proved; obligations of
+        other results that are used are discharged too and listed under "used from other
+        results".  ``json_obj``: the same as data, with every payload (sympy expressions
+        as ``srepr``, interval covers) so that :mod:`theorems.replay` can re-check it
+        (``format``, ``theorems``, ``dependencies``, ``summary``, ``seconds``,
+        ``exit_code``).  ``exit_code``: 1 if any discharged obligation failed, else 0.
 
     Raises
     ------
@@ -77,46 +116,87 @@ def check_theorems(theorem_id: str | None = None, progress=None
     """
     chosen = registry.entries() if theorem_id is None else [registry.get(theorem_id)]
     start = time.perf_counter()
+    per: list[tuple[TheoremEntry, list[Obligation]]] = [(e, _safe_obligations(e))
+                                                        for e in chosen]
+    owner: dict[str, str] = {}
+    obs: dict[str, Obligation] = {}
+    for e, lst in per:
+        for ob in lst:
+            obs.setdefault(ob.id, ob)
+            owner.setdefault(ob.id, e.id)
+    find = _dependency_index(chosen)
+    extra: list[str] = []
+    todo = [u for ob in list(obs.values()) for u in ob.uses]
+    while todo:
+        u = todo.pop()
+        if u in obs:
+            continue
+        hit = find(u)
+        if hit is None:
+            continue
+        owner[u], obs[u] = hit
+        extra.append(u)
+        todo.extend(hit[1].uses)
+    results: dict[str, Result] = {}
+    for oid, ob in obs.items():
+        if progress is not None:
+            progress(f"{owner[oid]}: {oid}")
+        results[oid] = ob.discharge()
+    stand = standings({oid: (results[oid].status, ob.scope, ob.uses)
+                       for oid, ob in obs.items()})
+    counts = dict.fromkeys(_ORDER, 0)
+    for r in results.values():
+        counts[r.status] += 1
     lines: list[str] = []
     out: list[dict[str, Any]] = []
-    counts = dict.fromkeys(_ORDER, 0)
-    for e in chosen:
+
+    def render(ob: Obligation, last: bool) -> None:
+        r = results[ob.id]
+        st, why = stand[ob.id]
+        lines.append(f"    {'`--' if last else '|--'} {ob.id:<26} {ob.kind:<12} "
+                     f"{STATUS_TEXT[r.status]:<32} {r.seconds:7.2f} s  [{st}]")
+        pad = "        " if last else "    |   "
+        lines.append(f"{pad}{ob.statement}")
+        if ob.uses:
+            lines.append(f"{pad}uses: {', '.join(ob.uses)}")
+        if not r.ok:
+            lines.append(f"{pad}-> {r.detail}")
+        elif st != _SCOPE_STANDING[ob.scope] and why and why != ob.id:
+            lines.append(f"{pad}-> {st} because of {why}")
+
+    for e, lst in per:
+        ids = [ob.id for ob in lst]
+        theorem_standing = worst(stand[i][0] for i in ids)
         lines.append(f"{e.id}  {e.title}  [{_paper(e)}]")
         lines.append(f"    statement: {e.statement}")
         lines.append(f"    paper's claim: {e.paper_claim}")
         if e.a_priori_bound is not None:
             lines.append(f"    a-priori bound: {e.a_priori_bound}")
-        obs = e.obligations()
-        rows = []
-        for i, ob in enumerate(obs):
-            if progress is not None:
-                progress(f"{e.id}: {ob.id}")
-            r = ob.discharge()
-            counts[r.status] += 1
-            last = i == len(obs) - 1
-            lines.append(f"    {'`--' if last else '|--'} {ob.id:<26} {ob.kind:<12} "
-                         f"{STATUS_TEXT[r.status]:<32} {r.seconds:7.2f} s")
-            pad = "        " if last else "    |   "
-            lines.append(f"{pad}{ob.statement}")
-            if not r.ok:
-                lines.append(f"{pad}-> {r.detail}")
-            rows.append({"id": ob.id, "kind": ob.kind, "statement": ob.statement,
-                         "status": r.status, "detail": r.detail,
-                         "seconds": round(r.seconds, 4)})
-        worst = next((s for s in ("failed", "open") if any(x["status"] == s for x in rows)),
-                     "proved")
+        lines.append(f"    standing: {theorem_standing}")
+        for i, ob in enumerate(lst):
+            render(ob, i == len(lst) - 1)
         out.append({"id": e.id, "title": e.title, "paper": dict(e.paper),
                     "paper_claim": e.paper_claim, "statement": e.statement,
                     "a_priori_bound": None if e.a_priori_bound is None
                     else str(e.a_priori_bound),
-                    "status": worst, "obligations": rows})
+                    "status": theorem_standing,
+                    "obligations": [node_json(ob, results[ob.id], stand[ob.id])
+                                    for ob in lst]})
+        lines.append("")
+    deps = []
+    if extra:
+        lines.append("used from other results")
+        for i, oid in enumerate(extra):
+            render(obs[oid], i == len(extra) - 1)
+            deps.append({"theorem": owner[oid],
+                         **node_json(obs[oid], results[oid], stand[oid])})
         lines.append("")
     seconds = time.perf_counter() - start
     code = 1 if counts["failed"] else 0
     summary = ", ".join(f"{counts[s]} {STATUS_TEXT[s]}" for s in _ORDER)
     lines.append(f"summary: {summary} ({seconds:.1f} s)")
-    obj = {"theorems": out, "summary": counts, "seconds": round(seconds, 3),
-           "exit_code": code}
+    obj = {"format": FORMAT, "theorems": out, "dependencies": deps, "summary": counts,
+           "seconds": round(seconds, 3), "exit_code": code}
     return "\n".join(lines), obj, code
 
 
@@ -136,7 +216,10 @@ def _finite(v: Any, name: str) -> float:
 
 
 def bound_single_head(a: float, b: float, p: int, kappa: float) -> dict[str, Any]:
-    """Our proved a-priori bound for one token of T1 on ``[a - (b-a)/2, b + (b-a)/2]``.
+    """Our a-priori bound for one token of T1 on ``[a - (b-a)/2, b + (b-a)/2]``.
+
+    ``steps`` (:data:`BOUND_STEPS`) names, for each term, the obligations it rests on and
+    their standing (all three terms: proved for all parameters, :mod:`theorems.proof_dag`).
 
     Setting: one token (n = 1, d = 1, ``y = x``), ``h = (b - a)/2`` computed in binary64, the
     domain ``[lo, hi]`` with ``lo = fl(a - h)`` and ``hi = fl(b + h)``, and the network of
@@ -231,5 +314,28 @@ def bound_single_head(a: float, b: float, p: int, kappa: float) -> dict[str, Any
             "leakage_bound": _float_up(leak), "bound": _float_up(total),
             "bound_over_delta": _float_up(total / delta_arb),
             "method": "Lemma I3 closed form + rounding + leakage, Arb 128-bit, rounded up",
+            "steps": BOUND_STEPS,
+            "proof_note": "; ".join(f"{k.replace('_bound', '')}: {v['standing']}"
+                                    for k, v in BOUND_STEPS.items()),
         }
     return res
+
+
+#: What each term of :func:`bound_single_head` rests on.  "proved" means every step is an
+#: obligation proved for all parameters (:mod:`theorems.proof_dag`); the rest is labelled.
+BOUND_STEPS: dict[str, dict[str, Any]] = {
+    "i3_bound": {"standing": "proved",
+                 "obligations": ["I3.bound", "I3.bound-outside", "I3.tail-series"],
+                 "note": "Delta c(kappa) for exact anchors and beta = kappa/Delta^2"},
+    "leakage_bound": {"standing": "proved",
+                      "obligations": ["T1.leakage-margin", "T1.leakage-split", "S.pointwise",
+                                      "S.sum"],
+                      "note": "n e^{-(fl(beta G) + beta m - eps)} max_j |L^_j|: the margin m, "
+                              "the gap, Lemma S and the split"},
+    "rounding_bound": {"standing": "proved",
+                       "obligations": ["T1.rounding-weights", "T1.rounding-spread",
+                                       "T1.rounding"],
+                       "note": "eps_L + (e^{2 eps} - 1) Delta (c(kappa) + 1/2); eps is "
+                               "computed exactly at the domain's ends (the score error is "
+                               "affine in y)"},
+}

@@ -12,6 +12,12 @@ Notation: ``beta^`` is the stored ``Built.beta``, ``L^_j`` the stored anchors
 stored binary64 ``w``, ``t`` and a symbol for every input entry.  Network columns
 ``0..n-1`` are the tokens and ``n..n+p-1`` the anchors.
 
+General obligations (no network): the symbolic template T1.sym-* of
+:mod:`theorems.symbolic`, T1.leakage-split, T1.rounding-weights, T1.rounding-spread,
+T1.rounding and T1.leakage-margin.  T1.conformance compares the network with the template
+at the instance's exact parameters (nothing read back from ``Built``); the remaining
+network checks are instance checks.  Every obligation names what it uses (``uses``).
+
 Proof of T1 from the obligations (the a-priori bound :func:`a_priori_bound_T1`).  By
 T1.reduction output k is ``o(y_k)`` for a function o of one variable, so it suffices to
 bound it over the range of ``y_k``.  By T1.scores-anchor, T1.scores-token, T1.values and
@@ -27,6 +33,7 @@ bound; T1.certificate asks the independent checker to accept an engine certifica
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -39,11 +46,14 @@ from theorems.obligations import (
     Case,
     Claim,
     Construction,
+    Identity,
     Inequality,
     Instance,
     Obligation,
     Reduction,
     TheoremEntry,
+    at_least,
+    equal,
     exact,
     latent_expr,
     latent_range,
@@ -390,6 +400,80 @@ def certificate_obligation(inst: T1Instance = CERTIFICATE_INSTANCE) -> Obligatio
         Instance(make, f"single-head p={inst.p} kappa={inst.kappa:g}"))
 
 
+def conformance_obligation(inst: T1Instance, built: Built | None = None) -> Obligation:
+    """The network equals the symbolic T1 template at the instance's exact parameters.
+
+    Unlike the other construction obligations, nothing is read back from ``built``: the
+    intended numbers are :func:`theorems.symbolic.t1_expected` at ``(a, b, p, kappa)``
+    (``beta = kappa/Delta^2``, ``L_j = a + j Delta`` exactly), compared within
+    ``symbolic.REL_TOL`` relative.  A float construction with a wrong formula fails here.
+
+    Parameters
+    ----------
+    inst : T1Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``).
+
+    Returns
+    -------
+    Obligation
+        T1.conformance, of kind ``construction`` (claims on Z and on the weight entries).
+    """
+    from theorems import symbolic
+
+    built = inst.build() if built is None else built
+    n = inst.n
+    ex = symbolic.t1_expected(inst.a, inst.b, inst.p, n, inst.kappa)
+    big = max(abs(exact(inst.a)), abs(exact(inst.b)), sp.Integer(1))
+    tol = sp.Rational(symbolic.REL_TOL.numerator, symbolic.REL_TOL.denominator)
+    claims = []
+    for j, (L, L2) in enumerate(ex["anchors"]):
+        for row, v, scale in ((2, L, big), (3, L2, big**2)):
+            claims.append(Claim("z", (row, n + j), sp.Rational(v.numerator, v.denominator),
+                                tol * scale, label=f"anchor {j}, row {row}"))
+    for (r, c), v in ex["W_K_fixed"].items():
+        q = sp.Rational(v.numerator, v.denominator)
+        claims.append(Claim("weight", (0, 1, r, c), q, tol * abs(q),
+                            label=f"W_K[{r}, {c}] vs the template's beta = kappa/Delta^2"))
+    for m, name in ((0, "W_Q"), (2, "W_V"), (3, "W_O")):
+        for r, row in enumerate(ex[name]):
+            for c, v in enumerate(row):
+                claims.append(Claim("weight", (0, m, r, c), sp.Rational(v.numerator,
+                                                                        v.denominator),
+                                    label=f"{name}[{r}, {c}]"))
+    return Obligation(
+        "T1.conformance", "the stored network equals the symbolic T1 template instantiated at "
+        "(a, b, p, kappa) of the instance: anchors a + j Delta and their squares, W_K = "
+        "(2 beta, -beta) with beta = kappa/Delta^2, W_Q, W_V, W_O, within relative "
+        "2^-40 (binary64 rounding)", Construction(built.net, tuple(claims)),
+        uses=("T1.sym-score", "T1.sym-kappa", "T1.sym-token", "T1.sym-values"))
+
+
+def leakage_split_obligation() -> Obligation:
+    """T1.leakage-split: tokens of value 0 move the output by at most their weight times |Range|.
+
+    Returns
+    -------
+    Obligation
+        Of kind ``identity``, general: with anchor weight ``W_A = 1 - omega`` (omega the token
+        weight, in [0, 1]), ``o = W_A o_A``; writing ``o_A - R = E (1 - 2 lambda)`` and
+        ``R = M (1 - 2 mu)`` (``|o_A - R| <= E``, ``|R| <= M``), ``E + omega M - (o - R)``
+        and ``E + omega M + (o - R)`` are sums of nonnegative terms.
+    """
+    E, M, s_, l_, u_ = sp.symbols("E M s lambda mu", nonnegative=True)
+    om = s_ / (1 + s_)  # the token weight, in [0, 1)
+    oA_minus_R = E * (1 - 2 * l_ / (1 + l_))
+    R = M * (1 - 2 * u_ / (1 + u_))
+    o_minus_R = (1 - om) * (oA_minus_R + R) - R
+    up = om * E + 2 * l_ / (1 + l_) * (1 - om) * E + 2 * om * M / (1 + u_)
+    down = om * E + 2 * (1 - om) * E / (1 + l_) + 2 * om * M * u_ / (1 + u_)
+    return Obligation(
+        "T1.leakage-split", "o = W_A o_A + (1 - W_A) 0 gives |o - Range| <= |o_A - Range| + "
+        "(1 - W_A) max(|a|, |b|) (general; W_A the anchors' total weight)",
+        Identity((at_least(E + om * M, o_minus_R, up, label="o - R <= E + omega M"),
+                  at_least(E + om * M, -o_minus_R, down, label="R - o <= E + omega M"))))
+
+
 def t1_obligations(inst: T1Instance = REGISTRY_INSTANCE, built: Built | None = None,
                    with_certificate: bool = True) -> list[Obligation]:
     """All obligations of T1 for an instance and a (possibly defective) network.
@@ -406,14 +490,47 @@ def t1_obligations(inst: T1Instance = REGISTRY_INSTANCE, built: Built | None = N
     Returns
     -------
     list of Obligation
+        The general obligations (T1.sym-*, T1.leakage-split, T1.rounding*,
+        T1.leakage-margin), then the checks of ``built`` (T1.conformance, the construction,
+        reduction, leakage and bound checks), then T1.certificate.  If building the network
+        or its checks raises, one failed obligation T1.construct names the exception.
     """
-    built = inst.build() if built is None else built
-    obs = construction_obligations(inst, built)
-    obs += [reduction_obligation(inst, built), leakage_obligation(inst, built),
-            bound_obligation(inst, built)]
+    from theorems import symbolic
+
+    obs = (symbolic.t1_symbolic_obligations() + [leakage_split_obligation()]
+           + rounding_obligations() + [leakage_margin_obligation()])
+    try:
+        built = inst.build() if built is None else built
+        net_obs = [conformance_obligation(inst, built)]
+        net_obs += construction_obligations(inst, built)
+        net_obs += [reduction_obligation(inst, built), leakage_obligation(inst, built),
+                    bound_obligation(inst, built)]
+        obs += net_obs
+    except Exception as exc:  # a crashing construction is a failed obligation, not a crash
+        obs.append(_construction_failed("T1.construct", exc))
     if with_certificate:
         obs.append(certificate_obligation())
-    return obs
+    return [ob if ob.uses or ob.id not in T1_USES else
+            dataclasses.replace(ob, uses=T1_USES[ob.id]) for ob in obs]
+
+
+#: The proof DAG of T1 (instance checks name the general facts they instantiate).
+T1_USES: dict[str, tuple[str, ...]] = {
+    "T1.sym-leakage": ("T1.sym-token",),
+    "T1.leakage": ("T1.sym-leakage", "T1.reduction", "T1.conformance"),
+    "T1.bound": ("I3.bound", "I3.bound-outside", "T1.leakage-split", "S.sum", "T1.leakage",
+                 "T1.conformance", "T1.scores-anchor", "T1.scores-token", "T1.values",
+                 "T1.cancellation", "T1.reduction"),
+    "T1.certificate": ("T1.conformance",),
+}
+
+
+def _construction_failed(oid: str, exc: Exception) -> Obligation:
+    """An obligation that fails, naming the exception the construction raised."""
+    return Obligation(oid, "the construction builds a network for the instance",
+                      Identity((equal(sp.Integer(0), sp.Integer(1),
+                                      label=f"construction raised {type(exc).__name__}: "
+                                            f"{exc}"),)))
 
 
 def t1_entry() -> TheoremEntry:
@@ -437,3 +554,149 @@ def t1_entry() -> TheoremEntry:
                   "max_j |L_j| for every X in the box, k = 1..n",
         obligations=t1_obligations, construction=construct,
         a_priori_bound=a_priori_bound_T1())
+
+
+def rounding_obligations() -> list[Obligation]:
+    """The rounding term of the single-head bound, for all parameters (general identities).
+
+    Returns
+    -------
+    list of Obligation
+        T1.rounding-weights: if every stored score differs from the exact one by at most
+        eps (``s^_i = s_i + eps - g_i`` and ``s_i - eps + g_i`` with ``g_i >= 0``), the
+        softmax denominators satisfy ``e^{-eps} S <= S^ <= e^{eps} S`` and every weight
+        ``e^{-2 eps} w_j <= w^_j <= e^{2 eps} w_j``, so ``|w^_j - w_j| <= (e^{2 eps} - 1)
+        w_j`` (``1 - e^{-2 eps} <= e^{2 eps} - 1``).
+        T1.rounding-spread: ``sum_j w_j |L_j - Range(y)| <= Delta (c(kappa) + 1/2)`` (bracket
+        anchors within Delta of y, the tail as in I3.bound; outside [a, b] the I3.bound-outside
+        sum, termwise below ``2 (k + 1)``).
+        T1.rounding: ``o^ - o = sum w^ (L^ - L) + sum (w^ - w) (L - Range)`` (termwise) and
+        the two bounds ``eps_L`` and ``(e^{2 eps} - 1) Delta (c + 1/2)``.
+    """
+    N = sp.Symbol("N", integer=True, positive=True)
+    i = sp.Symbol("i", integer=True, positive=True)
+    jj = sp.Symbol("j", integer=True, positive=True)
+    eps, gg, r_ = sp.symbols("epsilon g r", nonnegative=True)
+    S = sp.Symbol("S", positive=True)
+    s = sp.IndexedBase("s", real=True)
+    g = sp.IndexedBase("g", nonnegative=True)
+    sj = sp.Symbol("s_j", real=True)
+    up_w = sp.exp(sj + eps - gg) / (sp.exp(-eps) * S * (1 + r_))  # S^ >= e^{-eps} S
+    lo_w = sp.exp(sj - eps + gg) * (1 + r_) / (sp.exp(eps) * S)   # S^ <= e^{eps} S
+    w = sp.exp(sj) / S
+    weights = Obligation(
+        "T1.rounding-weights", "|s^_i - s_i| <= eps for every key gives e^{-eps} S <= S^ <= "
+        "e^{eps} S, e^{-2 eps} w_j <= w^_j <= e^{2 eps} w_j and |w^_j - w_j| <= "
+        "(e^{2 eps} - 1) w_j (any number N of keys)",
+        Identity((
+            at_least(sp.Sum(sp.exp(s[i] - eps + g[i]), (i, 1, N)),
+                     sp.Sum(sp.exp(s[i] - eps), (i, 1, N)),
+                     sp.Sum(sp.exp(s[i] - eps + gg) - sp.exp(s[i] - eps), (i, 1, N)),
+                     via=gg, at=g[i], termwise=True, label="S^ >= e^{-eps} S"),
+            at_least(sp.Sum(sp.exp(s[i] + eps), (i, 1, N)),
+                     sp.Sum(sp.exp(s[i] + eps - g[i]), (i, 1, N)),
+                     sp.Sum(sp.exp(s[i] + eps) - sp.exp(s[i] + eps - gg), (i, 1, N)),
+                     via=gg, at=g[i], termwise=True, label="S^ <= e^{eps} S"),
+            at_least(sp.exp(2 * eps) * w, up_w,
+                     sp.exp(2 * eps) * w - sp.exp(sj + eps - gg)
+                     / (sp.exp(-eps) * S * (1 + r_)), via=gg, at=gg,
+                     label="w^_j <= e^{2 eps} w_j"),
+            at_least(lo_w, sp.exp(-2 * eps) * w,
+                     sp.exp(sj - eps + gg) * (1 + r_) / (sp.exp(eps) * S)
+                     - sp.exp(-2 * eps) * w, via=gg, at=gg, label="w^_j >= e^{-2 eps} w_j"),
+            at_least(sp.exp(2 * eps) - 1, 1 - sp.exp(-2 * eps),
+                     (sp.exp(eps) - sp.exp(-eps)) ** 2, label="1 - e^{-2 eps} <= e^{2 eps} - 1"),
+        )), uses=("S.pointwise",))
+    # Spread: bracket average of |L - y| is Delta - alpha (each within Delta), weights and
+    # offsets of the tail as in I3.bound.
+    K = sp.Symbol("K", integer=True, positive=True)
+    k = sp.Symbol("k", integer=True, positive=True)
+    kap = sp.Symbol("kappa", positive=True)
+    D = sp.Symbol("Delta", positive=True)
+    sB, alpha = sp.symbols("s_B alpha", nonnegative=True)
+    sr, sl = sp.IndexedBase("s_r", nonnegative=True), sp.IndexedBase("s_l", nonnegative=True)
+    dr, dl = sp.IndexedBase("d_r", nonnegative=True), sp.IndexedBase("d_l", nonnegative=True)
+    ek = sp.exp(-kap * k**2)
+    tail = sp.Sum(ek / (1 + sr[k]) * ((k + 1) * D - dr[k])
+                  + ek / (1 + sl[k]) * ((k + 1) * D - dl[k]), (k, 1, K))
+    tail_cert = ek * ((k + 1) * D * (sr[k] / (1 + sr[k]) + sl[k] / (1 + sl[k]))
+                      + dr[k] / (1 + sr[k]) + dl[k] / (1 + sl[k]))
+    so = sp.IndexedBase("s_o", nonnegative=True)
+    spread = Obligation(
+        "T1.rounding-spread", "sum_j w_j |L_j - Range(y)| <= Delta + 2 Delta sum_{k=1}^{K} "
+        "(k+1) e^{-kappa k^2} = Delta (c(kappa) + 1/2) in the limit, for every y (outside "
+        "[a, b]: Delta sum k e^{-kappa k^2} w/ k <= 2 (k + 1))",
+        Identity((
+            at_least(D, (D - alpha) / (1 + sB), alpha / (1 + sB) + D * sB / (1 + sB),
+                     label="bracket: W_B mean |L - y| <= Delta"),
+            at_least(sp.Sum(2 * (k + 1) * D * ek, (k, 1, K)), tail, sp.Sum(tail_cert, (k, 1, K)),
+                     termwise=True, label="tail: two anchors per k"),
+            at_least(sp.Sum(2 * (k + 1) * D * ek, (k, 1, K)),
+                     sp.Sum(k * D * ek / (1 + so[k]), (k, 1, K)),
+                     sp.Sum(D * ek * (k + 2 + k * so[k] / (1 + so[k])), (k, 1, K)),
+                     termwise=True, label="outside: k w_k <= 2 (k + 1) e^{-kappa k^2}"))),
+        uses=("I3.decomposition", "I3.tail-gap", "I3.tail-distance", "I3.count", "S.pointwise",
+              "I3.bound-outside", "I3.tail-series"))
+    wh, wv = sp.IndexedBase("wh", real=True), sp.IndexedBase("w", real=True)
+    Lh, Lv = sp.IndexedBase("Lh", real=True), sp.IndexedBase("L", real=True)
+    R = sp.Symbol("R", real=True)
+    rho = sp.IndexedBase("rho", nonnegative=True)
+    epsL, t_ = sp.symbols("epsilon_L t", nonnegative=True)
+    dd = sp.IndexedBase("delta", nonnegative=True)
+    comb = Obligation(
+        "T1.rounding", "o^ - o = sum_j w^_j (L^_j - L_j) + sum_j (w^_j - w_j) (L_j - Range) "
+        "when sum w^ = sum w = 1; hence |o^ - o| <= eps_L + (e^{2 eps} - 1) Delta (c + 1/2) "
+        "with eps_L = max |L^_j - L_j| (T1.rounding-weights, T1.rounding-spread)",
+        Identity((
+            equal(sp.Sum(wh[jj] * (Lh[jj] - R), (jj, 1, N)) - sp.Sum(wv[jj] * (Lv[jj] - R),
+                                                                     (jj, 1, N)),
+                  sp.Sum(wh[jj] * (Lh[jj] - Lv[jj]) + (wh[jj] - wv[jj]) * (Lv[jj] - R),
+                         (jj, 1, N)), label="decomposition of o^ - o (Sum w^ = Sum w = 1)"),
+            at_least(sp.Sum(rho[jj] * epsL, (jj, 1, N)),
+                     sp.Sum(rho[jj] * (epsL - dd[jj]), (jj, 1, N)),
+                     sp.Sum(rho[jj] * dd[jj], (jj, 1, N)), termwise=True,
+                     label="sum w^ (L^ - L) <= eps_L sum w^ (w^ = rho >= 0, L^ - L = eps_L - "
+                           "delta)"),
+            at_least((sp.exp(2 * eps) - 1) * t_, (sp.exp(2 * eps) - 1) * t_ / (1 + r_),
+                     (sp.exp(2 * eps) - 1) * t_ * r_ / (1 + r_), via=eps, at=eps,
+                     label="|w^ - w| |L - R| <= (e^{2 eps} - 1) w |L - R|, summed"))),
+        uses=("T1.rounding-weights", "T1.rounding-spread"))
+    return [weights, spread, comb]
+
+
+def leakage_margin_obligation() -> Obligation:
+    """T1.leakage-margin: the anchor-score margin m and the token gap, for all parameters.
+
+    Returns
+    -------
+    Obligation
+        Of kind ``identity``: (i) for y in [a, b] the nearest anchor L (``|y - L| <=
+        Delta/2``, ``y - L = (Delta/2)(1 - 2 lambda)``, ``lambda`` in [0, 1]) has
+        ``2 L y - L^2 >= -Delta^2/4``; (ii) outside, anchor a (or b) has the affine score
+        ``2 a y - a^2`` on ``[y_lo, a]``, at least the smaller end value (a convex
+        combination), and its value ``a^2 >= -Delta^2/4`` at y = a, so ``max_j (2 L_j y -
+        L_j^2) >= m = min(-Delta^2/4, 2 a y_lo - a^2, 2 b y_hi - b^2)``; (iii) a stored anchor
+        score within eps of ``beta (2 L y - L^2) >= beta m`` exceeds the token score ``-T``
+        by at least ``T + beta m - eps``, so by Lemma S the token weight is at most
+        ``n e^{-(T + beta m - eps)}``.
+    """
+    yv, Lv, mv, Tv = sp.symbols("y L m T", real=True)
+    Dv, bt = sp.symbols("Delta beta", positive=True)
+    lam, tau, u, v, g1, g2, eps = sp.symbols("l tau u v g_1 g_2 epsilon", nonnegative=True)
+    lm = lam / (1 + lam)  # in [0, 1)
+    y_in = Lv + Dv / 2 * (1 - 2 * lm)
+    t = tau / (1 + tau)
+    s_hat = bt * (mv + g2) - eps + g1  # stored score: exact score >= beta m, minus eps
+    return Obligation(
+        "T1.leakage-margin", "max_j (2 L_j y - L_j^2) >= m = min(-Delta^2/4, 2 a y_lo - a^2, "
+        "2 b y_hi - b^2) over [y_lo, y_hi], and the stored best anchor score exceeds the token "
+        "score -fl(beta G) by >= fl(beta G) + beta m - eps (the leakage exponent)",
+        Identity((
+            at_least(2 * Lv * y_in - Lv**2, -Dv**2 / 4,
+                     y_in**2 + Dv**2 * lam / (1 + lam) ** 2,
+                     label="(i) nearest anchor: 2 L y - L^2 >= -Delta^2/4"),
+            at_least((1 - t) * (mv + u) + t * (mv + v), mv, (1 - t) * u + t * v,
+                     label="(ii) an affine score on [y_lo, a] is >= the smaller end value"),
+            at_least(s_hat + Tv, Tv + bt * mv - eps, bt * g2 + g1,
+                     label="(iii) gap >= T + beta m - eps"))),
+        uses=("T1.sym-score", "T1.sym-token", "T1.rounding-weights"))

@@ -34,13 +34,16 @@ Method (the engine's, re-derived; docs/mathematics.md, section 2 and the README'
 The checker's choices need not be the engine's; they are at least as tight where it
 matters: exact box ends and midpoint instead of outward-rounded floats, a window at least
 as wide, a far-tail bound that keeps the correlation between ``(y - m_r)^2`` and
-``(y - m_j)^2``, exact rationals for score differences, and Arb at 80 bits.
+``(y - m_j)^2``, exact rationals for score differences, and Arb at 80 bits, raised to
+160, 320 and 640 bits for a box that misses the claim at 80 (:func:`box_bound`).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
+import sys
 from collections.abc import Hashable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -72,6 +75,51 @@ def pmul(bk: Any, x: Pair, y: Pair) -> Pair:
 def scale(g: Fraction, gb: Any, x: Pair) -> Pair:
     """``{g u : u in x}`` for an exact ``g`` enclosed by ``gb``; the sign of g is exact."""
     return (gb * x[0], gb * x[1]) if g >= 0 else (gb * x[1], gb * x[0])
+
+
+# -- heuristic choices ----------------------------------------------------------------------
+
+def _approx(q: Fraction) -> float:
+    """A finite float near ``q`` (clipped to the binary64 range), for heuristic choices.
+
+    Used for shifts, centres and lambda, whose values no bound depends on (each is taken as
+    the exact rational it is); ``float(q)`` would raise beyond the binary64 range.
+    """
+    try:
+        return float(q)
+    except OverflowError:
+        return math.copysign(sys.float_info.max, q)
+
+
+def _curvature(A: list[float], B: list[float]) -> float:
+    """Heuristic curvature ``bh``: least-squares fit of ``A_j ~ -B_j^2 / (4 bh)``; 0 if none.
+
+    ``bh = sum B^4 / (-4 sum A B^2)``, evaluated with ``B`` scaled by its largest magnitude
+    ``s`` (``B^4`` overflows binary64 for ``|B| > 1e77``): ``bh = s^2 sum u^4 / (-4 sum A
+    u^2)`` with ``u = B / s``.  Anything not finite and positive gives 0 (no aggregation,
+    always sound).
+    """
+    if len(B) < 2:
+        return 0.0
+    A, B = [float(x) for x in A], [float(x) for x in B]  # Python floats: ** raises, not warns
+    try:  # the plain fit where it does not overflow
+        den = sum(x ** 4 for x in B)
+        if 0 < den < math.inf:
+            inv4 = -sum(a * x * x for a, x in zip(A, B)) / den
+            bh = 1.0 / (4.0 * inv4) if 0 < inv4 < math.inf else 0.0
+            return bh if bh < math.inf else 0.0
+    except OverflowError:
+        pass
+    s = max(abs(x) for x in B)
+    if not 0 < s < math.inf:
+        return 0.0
+    u = [x / s for x in B]
+    den = sum(x * x * x * x for x in u)
+    num = -sum(a * x * x for a, x in zip(A, u))
+    if not (0 < num < math.inf and 0 < den < math.inf):
+        return 0.0
+    bh = s * (s * den) / (4.0 * num)
+    return bh if 0 < bh < math.inf else 0.0
 
 
 # -- per head: everything that does not depend on the box --------------------------------
@@ -117,17 +165,14 @@ class PreparedHead:
                  g: Fraction, a: float, b: float, y_lo: float, y_hi: float,
                  aggregate: bool) -> None:
         self.bk, self.g, self.a, self.b = bk, g, a, b
+        self.y_lo, self.y_hi = y_lo, y_hi
+        self._args = (A, B, V, g, a, b, y_lo, y_hi, aggregate)
+        self._finer: dict[int, PreparedHead] = {}
         self.gb, self.an, self.bn = bk.rational(g), bk.num(a), bk.num(b)
         grid = [j for j in range(len(B)) if B[j] != 0]
         const = [j for j in range(len(B)) if B[j] == 0]
-        # Heuristic curvature: least-squares fit of A_j ~ -B_j^2 / (4 bh).
-        bh = 0.0
-        bf = [float(B[j]) for j in grid]
-        den = sum(x ** 4 for x in bf)
-        if len(grid) >= 2 and 0 < den < math.inf:
-            inv4 = -sum(float(A[j]) * x * x for j, x in zip(grid, bf)) / den
-            if 0 < inv4 < math.inf:
-                bh = 1.0 / (4.0 * inv4)
+        bf = [_approx(B[j]) for j in grid]
+        bh = _curvature([_approx(A[j]) for j in grid], bf)
         cen = [x / (2.0 * bh) for x in bf] if bh > 0 else bf
         if not all(math.isfinite(x) for x in cen):
             cen, bh = bf, 0.0
@@ -158,14 +203,16 @@ class PreparedHead:
             for j in range(nG - 1, -1, -1):
                 self.suf[j] = max(self.suf[j + 1], rho_hi[j])
             spread = max(rho_hi) - min(self.rho_lo)
-            if spread <= TAIL:
-                K = math.ceil(math.sqrt((TAIL + spread) / (bh * self.dmin ** 2) + 2.25)) + 1
-                W = min(2 * K + 1, nG)
+            curv = bh * self.dmin * self.dmin  # may underflow to 0 or overflow to inf
+            if spread <= TAIL and 0 < curv < math.inf:
+                k = math.sqrt((TAIL + spread) / curv + 2.25)
+                if k < nG:
+                    W = min(2 * (math.ceil(k) + 1) + 1, nG)
         self.K, self.W = (W - 1) // 2, W
         self.two_bh_dmin = bk.num(2.0) * bk.num(bh) * bk.num(self.dmin)
         # Constant group: sum_{j in C} exp(A_j - Aref) (times V_j), exact inputs.
         self.has_const = bool(const)
-        Aref = max((float(A[j]) for j in const), default=0.0)
+        Aref = max((_approx(A[j]) for j in const), default=0.0)
         self.Aref = Fraction(Aref)
         self.Csum = self.CsumV = bk.num(0)
         for j in const:
@@ -180,6 +227,13 @@ class PreparedHead:
         self.Vspan = bk.num(float_up(max(allV) - min(allV)))
         self._cache: Ref | None = None
         self._points: dict[tuple[int, Hashable], Point] = {}
+
+    def at_precision(self, bits: int) -> PreparedHead:
+        """The same head prepared at ``bits`` of working precision (call inside
+        :func:`_working_precision`; cached)."""
+        if bits not in self._finer:
+            self._finer[bits] = PreparedHead(self.bk, *self._args)
+        return self._finer[bits]
 
     def nearest(self, y: float) -> int:
         """Index of the grid centre nearest to ``y`` (ties to the right); a heuristic choice."""
@@ -219,7 +273,7 @@ class PreparedHead:
         win = range(s, s + W)
         Ar, Br, mr = self.A[r], self.B[r], self.m[r]
         Fmr = Fraction(mr)
-        b0, v0 = float(Br), float(self.V[r])
+        b0, v0 = _approx(Br), _approx(self.V[r])
         Fb0, Fv0 = Fraction(b0), Fraction(v0)
         dA, dB, sign = [], [], []
         gV, gB, gBV = [], [], []
@@ -258,7 +312,7 @@ class PreparedHead:
         for key, vals in (("V", gV), ("B", gB), ("BV", gBV)):
             g[key] = [(x, x) if lo == hi else (x, bk.rational(hi))
                       for lo, hi in vals for x in (bk.rational(lo),)]
-            gf[key] = [(float(lo), float(hi)) for lo, hi in vals]
+            gf[key] = [(_approx(lo), _approx(hi)) for lo, hi in vals]
             idx = range(len(vals))
             order[key] = (sorted(idx, key=lambda i: -gf[key][i][1]),
                           sorted(idx, key=lambda i: gf[key][i][0]))
@@ -355,6 +409,13 @@ def weights(bk: Any, ph: PreparedHead, rf: Ref, p0: Point, p1: Point
     ``W_i >= Plo_i / (Plo_i + sum_{k != i} Phi_k + T)`` and
     ``W_i <= Phi_i / (Phi_i + sum_{k != i} Plo_k)``; far: ``0 <= W_F <= T / (T + sum Plo)``.
     Without a tail bound the lower bounds are 0 and the far weight's upper bound is 1.
+
+    The sums over ``k != i`` are formed as sums of the other (non-negative) terms, from
+    prefix and suffix sums, never as a total minus one term: when one term dominates, the
+    difference of two rounded sums loses every digit of the small rest (and an
+    indeterminate denominator would follow).  Every bound is then intersected with
+    ``[0, 1]``, which holds for every weight; an indeterminate bound (division by an
+    enclosure of 0, overflow) is replaced by that trivial one rather than passed on.
     Returns backend ``lo``, ``hi`` and their float mids (for choosing lambda only).
     """
     Plo, Phi = [], []
@@ -369,18 +430,54 @@ def weights(bk: Any, ph: PreparedHead, rf: Ref, p0: Point, p1: Point
         c_lo, c_hi = (p1.Cf, p0.Cf) if rf.B_r_sign > 0 else (p0.Cf, p1.Cf)
         Plo.append(c_lo * ph.Csum)
         Phi.append(c_hi * ph.Csum)
-    Slo, Shi = sum(Plo[1:], Plo[0]), sum(Phi[1:], Phi[0])
+    rest_lo, Slo = _sums_of_others(bk, Plo)
+    rest_hi, _ = _sums_of_others(bk, Phi)
     has_far, T = _far_total(rf, p1.right, p0.left)
-    zero = bk.num(0)
+    zero, one = bk.num(0), bk.num(1)
     if has_far and T is not None:
-        Shi = Shi + T
-    lo = [zero if T is None else p / (p + (Shi - q)) for p, q in zip(Plo, Phi)]
-    hi = [q / (q + (Slo - p)) for p, q in zip(Plo, Phi)]
+        rest_hi = [x + T for x in rest_hi]
+    lo = [zero if T is None else _clamp_lo(bk, p / (p + q)) for p, q in zip(Plo, rest_hi)]
+    hi = [_clamp_hi(bk, q / (q + p)) for p, q in zip(rest_lo, Phi)]
     if has_far:
         lo.append(zero)
-        hi.append(bk.num(1) if T is None else T / (T + Slo))
+        hi.append(one if T is None else _clamp_hi(bk, T / (T + Slo)))
     mid = bk.mid
     return lo, hi, [mid(x) for x in lo], [mid(x) for x in hi]
+
+
+def _sums_of_others(bk: Any, P: list[Any]) -> tuple[list[Any], Any]:
+    """``[sum_{k != i} P_k for each i]`` and ``sum_k P_k``, each a plain sum of the terms.
+
+    Prefix and suffix sums: O(n), and no term is ever subtracted, so with non-negative
+    terms every result carries the relative accuracy of a sum of positive numbers.
+    """
+    n = len(P)
+    pre = [bk.num(0)]
+    for x in P:
+        pre.append(pre[-1] + x)
+    out: list[Any] = [None] * n
+    suf = bk.num(0)
+    for i in range(n - 1, -1, -1):
+        out[i] = pre[i] + suf
+        suf = suf + P[i]
+    return out, pre[n]
+
+
+def _finite(bk: Any, x: Any) -> bool:
+    """True if ``x`` is a bounded enclosure (not NaN, not an infinite radius or end)."""
+    return math.isfinite(bk.lb(x)) and math.isfinite(bk.ub(x))
+
+
+def _clamp_lo(bk: Any, x: Any) -> Any:
+    """An enclosure of ``max(w, 0)`` for the exact lower bound ``w`` of a weight enclosed by
+    ``x``; 0 (a lower bound of every weight) where ``x`` is indeterminate."""
+    return bk.max(x, bk.num(0)) if _finite(bk, x) else bk.num(0)
+
+
+def _clamp_hi(bk: Any, x: Any) -> Any:
+    """An enclosure of ``min(w, 1)`` for the exact upper bound ``w`` of a weight enclosed by
+    ``x``; 1 (an upper bound of every weight) where ``x`` is indeterminate."""
+    return bk.min(x, bk.num(1)) if _finite(bk, x) else bk.num(1)
 
 
 def _fill(lof: list[float], hif: list[float], gvals: list[float], order: list[int]) -> float:
@@ -471,7 +568,14 @@ def box_endpoints(bk: Any, y_lo: float, y_hi: float, depth: int, index: int) -> 
 
 
 def _intersect(bk: Any, x: Pair, y: Pair) -> Pair:
-    return bk.max(x[0], y[0]), bk.min(x[1], y[1])
+    """The intersection of two enclosures of the same set.
+
+    An end that is indeterminate (NaN, infinite) says nothing, so the other enclosure's
+    end is kept: ``max``/``min`` of a NaN ball would be NaN and throw away a finite end.
+    """
+    lo = x[0] if not _finite(bk, y[0]) else y[0] if not _finite(bk, x[0]) else bk.max(x[0], y[0])
+    hi = x[1] if not _finite(bk, y[1]) else y[1] if not _finite(bk, x[1]) else bk.min(x[1], y[1])
+    return lo, hi
 
 
 def _magnitude(bk: Any, x: Pair) -> Any:
@@ -512,8 +616,60 @@ def point_total(bk: Any, heads: list[PreparedHead], refs: list[Ref], pts: list[P
     return total
 
 
+#: Arb precisions (bits) tried in turn for a box whose bound misses the claim at the
+#: backend's own precision.  Arb's error is relative to the numbers it adds, so a claim
+#: far below the values (|e| ~ 1e-22 against values ~ 1 at 80 bits) needs more bits.
+FINER_PRECISIONS = (160, 320, 640)
+
+
+@contextlib.contextmanager
+def _working_precision(bk: Any, bits: int):
+    """Run at ``bits`` of precision in a backend that has one (Arb); restore it after."""
+    ctx = bk._ctx
+    saved = ctx.prec
+    ctx.prec = bits
+    try:
+        yield
+    finally:
+        ctx.prec = saved
+
+
 def box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float,
               keys: tuple[Hashable, Hashable] | None = None) -> Any:
+    """A backend number whose supremum bounds ``sup_{y in [y0, y1]} |e(y)|``.
+
+    :func:`_box_bound` at the backend's precision; if that bound is not certainly
+    ``<= upper`` (with ``upper > 0``) and the backend has an adjustable precision (Arb),
+    the box is bounded again at each of :data:`FINER_PRECISIONS` in turn, with the heads
+    prepared afresh at that precision and, where ``keys`` give the exact ends as fractions
+    ``t`` of ``[y_lo, y_hi]``, the ends enclosed afresh.  Every attempt is a rigorous bound
+    on its own; the first that meets ``upper`` (else the last) is returned.
+    """
+    bound = _box_bound(bk, heads, y0, y1, upper, keys)
+    ctx = getattr(bk, "_ctx", None)
+    if upper <= 0 or ctx is None or bk.le(bound, bk.num(upper)):
+        return bound
+    for bits in FINER_PRECISIONS:
+        if bits <= ctx.prec:
+            continue
+        with _working_precision(bk, bits):
+            fine = [ph.at_precision(bits) for ph in heads]
+            z0, z1 = y0, y1
+            if keys is not None and all(isinstance(k, Fraction) for k in keys):
+                lo_, hi_ = Fraction(heads[0].y_lo), Fraction(heads[0].y_hi)
+                fresh = [bk.rational(lo_ + (hi_ - lo_) * k) for k in keys]
+                # A defence against keys of another meaning: the fresh ends must lie in
+                # the given enclosures of the same ends.
+                if all(bk.le(bk.lo(y), z) and bk.le(z, bk.hi(y)) for y, z in zip((y0, y1), fresh)):
+                    z0, z1 = fresh
+            bound = _box_bound(bk, fine, z0, z1, upper, keys)
+            if bk.le(bound, bk.num(upper)):
+                break
+    return bound
+
+
+def _box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float,
+               keys: tuple[Hashable, Hashable] | None = None) -> Any:
     """A backend number whose supremum bounds ``sup_{y in [y0, y1]} |e(y)|``.
 
     The enclosure of e on the box is the intersection of three enclosures, each valid on
@@ -532,8 +688,9 @@ def box_bound(bk: Any, heads: list[PreparedHead], y0: Any, y1: Any, upper: float
     3. Centred mean-value form: ``e(y) = e(c) + int_c^y e'`` with c the exact midpoint, so
        ``e(Y) in e(c) + e'(Y) (Y - c)``.
 
-    ``keys``, if given, identify the exact ends (e.g. the rational ``t`` of
-    ``y_lo + (y_hi - y_lo) t``); the data at an end is then shared with the neighbouring box.
+    ``keys``, if given, identify the exact ends; the data at an end is then shared with the
+    neighbouring box.  :func:`box_bound` requires Fraction keys to be the exact ``t`` with
+    end ``y_lo + (y_hi - y_lo) t`` (the heads' ``y_lo``, ``y_hi``), as the checker passes.
     """
     refs, parts, p0s, p1s = [], [], [], []
     mid = bk.mid((y0 + y1) / 2)

@@ -12,13 +12,14 @@ import math
 import re
 import sys
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from certify.errors import InputError
 from certify.network import AttentionNet, NetworkFormatError
-from certify.spec import Spec, parse_spec
+from certify.spec import Spec, parse_spec, truncated_linear_terms
 
 SCHEMA = "attncert-certificate/1"
 KEYS = ("schema", "tool", "theorem", "target", "domain", "construction", "parameters",
@@ -55,6 +56,25 @@ class Certificate:
     witness_row: int
     witness_x: np.ndarray  # (d, n)
     witness_error_lower: float
+
+
+#: The measure floor is this fraction of the scale of the target's values.
+FLOOR_FRACTION = Fraction(1, 2 ** 40)
+
+
+def measure_floor(target: dict[str, Any]) -> Fraction:
+    """The measure floor ``F = 2^-40 S`` of a target in normal form, exactly.
+
+    ``S = sum_i |g_i| max(|a_i|, |b_i|)`` over the target's truncated-linear terms
+    ``g_i Range_[a_i, b_i]`` (:func:`certify.spec.truncated_linear_terms`), so
+    ``S >= sup |f|``.  In mode measure a claim is met if ``upper <= (1 + tol) lower`` or
+    ``upper <= F``: below the floor the error is negligible against the values it is made
+    of, and may be 0, so no ratio exists.  Either way the certificate states only
+    ``sup |N - f| <= upper``, verified box by box.
+    """
+    S = sum((abs(Fraction(num, den)) * max(abs(Fraction(a)), abs(Fraction(b)))
+             for num, den, a, b in truncated_linear_terms(target)), Fraction(0))
+    return FLOOR_FRACTION * S
 
 
 def _fail(msg: str) -> InputError:
@@ -104,23 +124,131 @@ def _matrix(v: Any, where: str, shape: tuple[int, int]) -> np.ndarray:
     if not (isinstance(v, list) and len(v) == shape[0]
             and all(isinstance(r, list) and len(r) == shape[1] for r in v)):
         raise _fail(f"{where} must be a {shape[0]} x {shape[1]} array of numbers")
-    return np.array([[_number(x, where) for x in r] for r in v], dtype=float)
+    return np.array([[_number(x, f"{where}[{i}][{j}]") for j, x in enumerate(r)]
+                     for i, r in enumerate(v)], dtype=float)
+
+
+def _keys(obj: dict[str, Any], where: str, keys: tuple[str, ...]) -> None:
+    """Exactly ``keys``: a missing or an unknown key is refused, naming it."""
+    for key in keys:
+        if key not in obj:
+            raise _fail(f"missing field '{where}.{key}'" if where else f"missing field '{key}'")
+    unknown = sorted(set(obj) - set(keys))
+    if unknown:
+        raise _fail(f"unknown field '{where + '.' if where else ''}{unknown[0]}'")
+
+
+def _string(v: Any, where: str) -> str:
+    if not isinstance(v, str):
+        raise _fail(f"{where} must be a string")
+    return v
+
+
+def _numbers(v: Any, where: str, depth: int) -> None:
+    """``v`` is nested lists ``depth`` deep whose leaves are JSON numbers (not booleans)."""
+    if depth == 0:
+        _number(v, where)
+        return
+    if not isinstance(v, list):
+        raise _fail(f"{where} must be a list")
+    for i, x in enumerate(v):
+        _numbers(x, f"{where}[{i}]", depth - 1)
+
+
+def _integers(v: Any, where: str) -> None:
+    if not isinstance(v, list):
+        raise _fail(f"{where} must be a list of integers")
+    for i, x in enumerate(v):
+        _integer(x, f"{where}[{i}]")
+
+
+#: Fields of each network layer kind: (key, check) with check "numbers:k" (nested k deep),
+#: "integers", or "true" (the literal true).
+_LAYER_FIELDS: dict[str, dict[str, str]] = {
+    "sequence-affine": {"out_shape": "integers", "weights": "numbers:2", "bias": "numbers:2"},
+    "token-affine": {"weight": "numbers:2", "bias": "numbers:2"},
+    "attention": {"heads": "heads"},
+    "softmax": {},
+    "select-columns": {"columns": "integers"},
+}
+_OPTIONAL_LAYER_FIELDS = {"attention": ("residual",)}
+
+
+def _network_types(net: dict[str, Any]) -> None:
+    """Every key and every value of a stored network has its type (before it is parsed).
+
+    The network parser reads arrays with ``numpy.array(..., dtype=float)``, which would take
+    ``true`` as 1.0 and ``"0.5"`` as 0.5; here a boolean or a string where a number belongs
+    is refused with the field named, and so is an unknown key.
+    """
+    _keys(net, "network", ("format", "input_shape", "layers"))
+    _string(net["format"], "network.format")
+    _integers(net["input_shape"], "network.input_shape")
+    layers = net["layers"]
+    if not isinstance(layers, list):
+        raise _fail("network.layers must be a list")
+    for i, layer in enumerate(layers):
+        where = f"network.layers[{i}]"
+        layer = _dict(layer, where)
+        kind = layer.get("kind")
+        if kind not in _LAYER_FIELDS:
+            raise _fail(f"{where}.kind must be one of {', '.join(_LAYER_FIELDS)}")
+        fields = _LAYER_FIELDS[kind]
+        optional = _OPTIONAL_LAYER_FIELDS.get(kind, ())
+        _keys({k: v for k, v in layer.items() if k not in optional}, where,
+              ("kind",) + tuple(fields))
+        if "residual" in layer and layer["residual"] is not True:
+            raise _fail(f"{where}.residual must be true or absent")
+        for key, check in fields.items():
+            v, at = layer[key], f"{where}.{key}"
+            if check == "integers":
+                _integers(v, at)
+            elif check.startswith("numbers:"):
+                _numbers(v, at, int(check.split(":")[1]))
+            else:
+                if not isinstance(v, list):
+                    raise _fail(f"{at} must be a list")
+                for h, head in enumerate(v):
+                    head = _dict(head, f"{at}[{h}]")
+                    _keys(head, f"{at}[{h}]", ("W_Q", "W_K", "W_V", "W_O"))
+                    for m in ("W_Q", "W_K", "W_V", "W_O"):
+                        _numbers(head[m], f"{at}[{h}].{m}", 2)
+
+
+#: Keys of ``parameters`` per theorem (docs/certificates.md, section 3.1).
+PARAMETER_KEYS = {"single-head": ("beta", "G", "delta", "p"),
+                  "multi-head": ("tokens", "heads", "total_heads", "beta", "delta")}
 
 
 def parse_certificate(obj: Any) -> Certificate:
-    """Validate the form of a decoded certificate; raise InputError naming the problem."""
+    """Validate the form of a decoded certificate; raise InputError naming the problem.
+
+    Form only, and strictly: every object has exactly its documented keys (an unknown key
+    is refused, as a misspelt one would otherwise be ignored), and every field that holds
+    a number holds a JSON number (``true`` or ``"0.5"`` is refused, with the field named).
+    """
     obj = _dict(obj, "certificate")
-    for key in KEYS:
-        if key not in obj:
-            raise _fail(f"missing field '{key}'")
+    _keys(obj, "", KEYS)
     _finite_everywhere(obj, "certificate")
+    tool = _dict(obj["tool"], "tool")
+    _keys(tool, "tool", ("name", "version"))
+    _string(tool["name"], "tool.name")
+    _string(tool["version"], "tool.version")
+    method = _dict(obj["method"], "method")
+    _keys(method, "method", ("engine", "enclosure", "reduction"))
+    for key in ("engine", "enclosure", "reduction"):
+        _string(method[key], f"method.{key}")
     if obj["schema"] != SCHEMA:
         raise _fail(f"schema must be {SCHEMA!r}")
     theorem = obj["theorem"]
     if not isinstance(theorem, str):
         raise _fail("theorem must be a string")
     claim = _dict(obj["claim"], "claim")
+    _keys(claim, "claim", ("mode", "lower", "upper", "tol", "epsilon"))
     mode = _get(claim, "mode", "claim")
+    _number(claim["tol"], "claim.tol")
+    if claim["epsilon"] is not None:
+        _number(claim["epsilon"], "claim.epsilon")
     spec_obj = {"theorem": theorem, "target": obj["target"], "domain": obj["domain"],
                 "construction": obj["construction"], "mode": mode,
                 "tol": _get(claim, "tol", "claim"), "epsilon": claim.get("epsilon")}
@@ -150,6 +278,7 @@ def parse_certificate(obj: Any) -> Certificate:
         terms.append((num, den, a, b))
 
     network = _dict(obj["network"], "network")
+    _network_types(network)
     try:
         net = AttentionNet.from_json_obj(network)
     except NetworkFormatError as exc:
@@ -157,7 +286,11 @@ def parse_certificate(obj: Any) -> Certificate:
     sha = obj["network_sha256"]
     if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
         raise _fail("network_sha256 must be 64 lower-case hex digits")
-    _dict(obj["parameters"], "parameters")
+    params = _dict(obj["parameters"], "parameters")
+    if theorem in PARAMETER_KEYS:
+        _keys(params, "parameters", PARAMETER_KEYS[theorem])
+        for key, v in params.items():
+            _numbers(v, f"parameters.{key}", 1 if isinstance(v, list) else 0)
 
     lower = _number(_get(claim, "lower", "claim"), "claim.lower")
     upper = _number(_get(claim, "upper", "claim"), "claim.upper")
@@ -169,6 +302,7 @@ def parse_certificate(obj: Any) -> Certificate:
     for i, e in enumerate(cover_obj):
         where = f"cover[{i}]"
         e = _dict(e, where)
+        _keys(e, where, ("token", "row", "y_lo", "y_hi", "tree", "bounds"))
         y_lo = _number(_get(e, "y_lo", where), f"{where}.y_lo")
         y_hi = _number(_get(e, "y_hi", where), f"{where}.y_hi")
         if y_lo > y_hi:
@@ -181,9 +315,11 @@ def parse_certificate(obj: Any) -> Certificate:
             raise _fail(f"{where}.bounds must be a list")
         cover.append(CoverEntry(_integer(_get(e, "token", where), f"{where}.token"),
                                 _integer(_get(e, "row", where), f"{where}.row"), y_lo, y_hi,
-                                tree, [_number(b, f"{where}.bounds") for b in bounds]))
+                                tree, [_number(b, f"{where}.bounds[{j}]")
+                                       for j, b in enumerate(bounds)]))
 
     wit = _dict(obj["witness"], "witness")
+    _keys(wit, "witness", ("token", "row", "x", "error_lower"))
     x = _matrix(_get(wit, "x", "witness"), "witness.x", (n, d)).T.copy()
     return Certificate(
         theorem, spec, obj["parameters"], terms, network, net, sha, lower, upper, cover,

@@ -19,7 +19,8 @@ first failure.  A malformed certificate raises :class:`certify.errors.InputError
    of ``sup |e|`` is certainly ``<= claim.upper``.  Hence ``sup_X |N(X) - f(X)| <= upper``.
 6. Witness: the witness lies in the domain and the rigorously evaluated ``|e|`` there is
    certainly ``>= claim.lower`` (and ``>= witness.error_lower``); ``lower <= upper``; in mode
-   ``prove`` ``upper <= epsilon``, in mode ``measure`` ``upper <= (1 + tol) lower`` (exact).
+   ``prove`` ``upper <= epsilon``, in mode ``measure`` ``upper <= (1 + tol) lower`` or
+   ``upper <= F``, the measure floor (:func:`certify.check.schema.measure_floor`) (exact).
 
 Items 5 and 6 run in each requested backend ("flint", "pyinterval", or "both", which
 requires both to accept).  The checker imports no engine module (a test asserts this).
@@ -40,7 +41,7 @@ from typing import Any
 from certify.check.backends import make_backend
 from certify.check.bound import PreparedHead, box_bound, box_endpoints, witness_error
 from certify.check.model import OutputProblem, Rejected, latent_at, latent_range, reduce_network
-from certify.check.schema import Certificate, parse_certificate
+from certify.check.schema import Certificate, measure_floor, parse_certificate
 from certify.errors import InputError
 from certify.interrupts import ignore_sigint
 from certify.network import canonical_json
@@ -102,8 +103,10 @@ def verify_structure(cert: Certificate) -> Problem:
     if spec.mode == "prove":
         if not cert.upper <= spec.epsilon:
             raise Rejected(f"claim.upper {cert.upper!r} > epsilon {spec.epsilon!r}")
-    elif not Fraction(cert.upper) <= (1 + Fraction(spec.tol)) * Fraction(cert.lower):
-        raise Rejected(f"claim.upper {cert.upper!r} > (1 + tol) * claim.lower")
+    elif not (Fraction(cert.upper) <= (1 + Fraction(spec.tol)) * Fraction(cert.lower)
+              or Fraction(cert.upper) <= measure_floor(spec.target)):
+        raise Rejected(f"claim.upper {cert.upper!r} > (1 + tol) * claim.lower and > the "
+                       f"measure floor {float(measure_floor(spec.target))!r}")
 
     text = canonical_json(cert.network)
     if hashlib.sha256(text.encode()).hexdigest() != cert.network_sha256:

@@ -1,0 +1,359 @@
+"""Re-check an exported proof (``attncert theorems check --json``) without the construction code.
+
+:func:`replay` reads the export strictly (duplicate keys and unknown keys are refused,
+sympy text is parsed only by :func:`theorems.srepr_parse.parse_srepr`, never evaluated) and
+re-checks every node from its exported payload alone:
+
+* ``identity``: every fact is proved again by :func:`theorems.obligations.prove_fact`;
+* ``inequality``: every case's interval cover is walked: the root is the case's box, every
+  bisection splits its box at the midpoint, every monotonicity step is justified by an Arb
+  enclosure of the partial derivative with a sign, and every leaf's Arb enclosure of the
+  expression lies below the bound (python-flint, at the exported precision);
+* ``construction`` and ``reduction``: the exported network (``certify.network`` data) and
+  claims are discharged again;
+* ``instance``: the certificate is not exported; its status is taken from the export and
+  it counts as an instance node (it can never make anything "proved");
+* ``open``: stays open.
+
+The standings (:mod:`theorems.proof_dag`) are then recomputed and must equal the exported
+ones, node by node and theorem by theorem.  Any difference, a node that fails, or a scope
+that its kind cannot have rejects the export.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from fractions import Fraction
+from typing import Any
+
+import sympy as sp
+from flint import ctx
+
+from theorems.obligations import (
+    _NONSMOOTH,
+    Claim,
+    Construction,
+    Fact,
+    Reduction,
+    arb_interval,
+    compile_arb,
+    discharge_construction,
+    discharge_reduction,
+    prove_fact,
+)
+from theorems.proof_dag import FORMAT, standings, worst
+from theorems.srepr_parse import parse_srepr
+
+
+class Rejected(ValueError):
+    """The export is malformed or does not replay; the message says where."""
+
+
+_TOP = {"format", "theorems", "dependencies", "summary", "seconds", "exit_code"}
+_THEOREM = {"id", "title", "paper", "paper_claim", "statement", "a_priori_bound", "status",
+            "obligations"}
+_NODE = {"id", "kind", "scope", "uses", "statement", "status", "detail", "seconds",
+         "standing", "standing_reason", "payload"}
+_PAYLOAD = {"identity": {"facts"}, "inequality": {"budget", "prec", "cases", "covers"},
+            "construction": {"net", "claims"}, "reduction": {"net", "targets"},
+            "instance": {"description", "backend"}, "open": {"reason"}}
+_FACT = {"lhs", "rhs", "relation", "certificate", "via", "at", "label", "termwise"}
+_CASE = {"expr", "bound", "label", "symbols", "box"}
+_CLAIM = {"quantity", "index", "expected", "tolerance", "label"}
+_SCOPES_OF = {"identity": {"general"}, "inequality": {"general", "box", "instance"},
+              "construction": {"instance"}, "reduction": {"instance"},
+              "instance": {"instance"}, "open": {"general"}}
+_SUCCESS = {"identity": "proved-symbolic", "inequality": "verified-interval",
+            "construction": "proved-symbolic", "reduction": "proved-symbolic",
+            "instance": "verified-interval", "open": "open"}
+_FRACTION = re.compile(r"^-?[0-9]{1,4000}/[0-9]{1,4000}$")
+MAX_COVER_NODES = 2_000_000
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise Rejected(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def load_export(text: str) -> dict[str, Any]:
+    """Parse the export's JSON text strictly (duplicate keys refused, no NaN/Infinity)."""
+
+    def bad_constant(name: str) -> Any:
+        raise Rejected(f"non-finite number {name} in the export")
+
+    try:
+        obj = json.loads(text, object_pairs_hook=_unique, parse_constant=bad_constant)
+    except json.JSONDecodeError as exc:
+        raise Rejected(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise Rejected("the export is not a JSON object")
+    return obj
+
+
+def _keys(obj: Any, allowed: set[str], where: str, required: set[str] | None = None) -> None:
+    if not isinstance(obj, dict):
+        raise Rejected(f"{where}: expected an object")
+    extra = set(obj) - allowed
+    if extra:
+        raise Rejected(f"{where}: unknown key(s) {sorted(extra)}")
+    missing = (allowed if required is None else required) - set(obj)
+    if missing:
+        raise Rejected(f"{where}: missing key(s) {sorted(missing)}")
+
+
+def _expr(text: Any, where: str, optional: bool = False) -> sp.Basic | None:
+    if text is None and optional:
+        return None
+    try:
+        return parse_srepr(text)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise Rejected(f"{where}: {exc}") from None
+
+
+def _frac(text: Any, where: str) -> Fraction:
+    if not isinstance(text, str) or not _FRACTION.match(text):
+        raise Rejected(f"{where}: bad fraction {text!r}")
+    num, den = text.split("/")
+    if int(den) == 0:
+        raise Rejected(f"{where}: zero denominator")
+    return Fraction(int(num), int(den))
+
+
+# ---------------------------------------------------------------------------- replays
+
+def _replay_identity(payload: dict, where: str) -> tuple[str, str]:
+    _keys(payload, _PAYLOAD["identity"], where)
+    if not isinstance(payload["facts"], list):
+        raise Rejected(f"{where}: facts must be a list")
+    for n, f in enumerate(payload["facts"]):
+        w = f"{where} fact {n}"
+        _keys(f, _FACT, w)
+        if f["relation"] not in ("==", ">=") or not isinstance(f["termwise"], bool) \
+                or not isinstance(f["label"], str):
+            raise Rejected(f"{w}: bad relation, label or termwise flag")
+        via = _expr(f["via"], w, optional=True)
+        if via is not None and not isinstance(via, sp.Symbol):
+            raise Rejected(f"{w}: via must be a symbol")
+        fact = Fact(_expr(f["lhs"], w), _expr(f["rhs"], w), f["relation"],
+                    _expr(f["certificate"], w, optional=True), via,
+                    _expr(f["at"], w, optional=True), f["label"], f["termwise"])
+        ok, why = prove_fact(fact)
+        if not ok:
+            return "failed", why
+    return "proved-symbolic", f"{len(payload['facts'])} fact(s) re-proved"
+
+
+def _check_cover(root: Any, expr: sp.Expr, syms: list[sp.Symbol], bound: sp.Expr,
+                 box: list[tuple[Fraction, Fraction]], prec: int, where: str) -> None:
+    with ctx.workprec(prec):
+        f = compile_arb(expr, syms)
+        c = compile_arb(bound, [])([])
+        grads = None if expr.has(*_NONSMOOTH) else \
+            [compile_arb(sp.diff(expr, s), syms) for s in syms]
+        stack = [(root, box)]
+        count = 0
+        while stack:
+            node, want = stack.pop()
+            count += 1
+            if count > MAX_COVER_NODES:
+                raise Rejected(f"{where}: cover too large")
+            if not isinstance(node, dict) or "box" not in node:
+                raise Rejected(f"{where}: malformed cover node")
+            got = node["box"]
+            if not isinstance(got, list) or len(got) != len(want) or any(
+                    not isinstance(iv, list) or len(iv) != 2 for iv in got):
+                raise Rejected(f"{where}: malformed box")
+            if [(_frac(lo, where), _frac(hi, where)) for lo, hi in got] != want:
+                raise Rejected(f"{where}: a cover box is not the box it must cover")
+            env = [arb_interval(lo, hi) for lo, hi in want]
+            keys = set(node) - {"box"}
+            if keys == {"leaf"}:
+                if node["leaf"] is not True or not f(env) <= c:
+                    raise Rejected(f"{where}: a leaf's enclosure is not below the bound")
+            elif keys == {"face", "child"}:
+                if grads is None:
+                    raise Rejected(f"{where}: monotonicity step on a non-smooth expression")
+                face = [(_frac(lo, where), _frac(hi, where)) for lo, hi in node["face"]] \
+                    if isinstance(node["face"], list) else None
+                if face is None or len(face) != len(want) or face == want:
+                    raise Rejected(f"{where}: malformed monotonicity step")
+                for i, ((lo, hi), fi) in enumerate(zip(want, face, strict=True)):
+                    if fi == (lo, hi):
+                        continue
+                    g = grads[i](env)
+                    if not ((fi == (hi, hi) and g >= 0) or (fi == (lo, lo) and g <= 0)):
+                        raise Rejected(f"{where}: monotonicity step not justified")
+                stack.append((node["child"], face))
+            elif keys == {"split", "children"}:
+                i, ch = node["split"], node["children"]
+                if type(i) is not int or not 0 <= i < len(want) or not isinstance(ch, list) \
+                        or len(ch) != 2:
+                    raise Rejected(f"{where}: malformed split")
+                lo, hi = want[i]
+                mid = (lo + hi) / 2
+                left, right = list(want), list(want)
+                left[i], right[i] = (lo, mid), (mid, hi)
+                stack.append((ch[0], left))
+                stack.append((ch[1], right))
+            else:
+                raise Rejected(f"{where}: unknown cover node keys {sorted(keys)}")
+
+
+def _replay_inequality(payload: dict, where: str) -> tuple[str, str]:
+    _keys(payload, _PAYLOAD["inequality"], where)
+    prec = payload["prec"]
+    if type(prec) is not int or not 53 <= prec <= 4096:
+        raise Rejected(f"{where}: bad precision")
+    cases, covers = payload["cases"], payload["covers"]
+    if not isinstance(cases, list) or not isinstance(covers, list):
+        raise Rejected(f"{where}: cases and covers must be lists")
+    if len(covers) != len(cases):
+        return "failed", "no interval cover for every case"
+    for n, (case, cover) in enumerate(zip(cases, covers, strict=True)):
+        w = f"{where} case {n}"
+        _keys(case, _CASE, w)
+        syms = [_expr(s, w) for s in case["symbols"]]
+        if not all(isinstance(s, sp.Symbol) for s in syms) or len(set(syms)) != len(syms):
+            raise Rejected(f"{w}: box variables must be distinct symbols")
+        if not isinstance(case["box"], list) or len(case["box"]) != len(syms):
+            raise Rejected(f"{w}: box does not match its variables")
+        box = [(_frac(lo, w), _frac(hi, w)) for lo, hi in case["box"]]
+        _check_cover(cover, _expr(case["expr"], w), syms, _expr(case["bound"], w), box,
+                     prec, w)
+    return "verified-interval", f"{len(cases)} interval cover(s) re-checked"
+
+
+def _net(obj: Any, where: str) -> Any:
+    from certify.network import AttentionNet
+    try:
+        return AttentionNet.from_json_obj(obj)
+    except Exception as exc:  # the network format's own validation decides
+        raise Rejected(f"{where}: bad network ({exc})") from None
+
+
+def _replay_construction(payload: dict, where: str) -> tuple[str, str]:
+    _keys(payload, _PAYLOAD["construction"], where)
+    claims = []
+    for n, c in enumerate(payload["claims"]):
+        w = f"{where} claim {n}"
+        _keys(c, _CLAIM, w)
+        if not isinstance(c["index"], list) or not all(type(v) is int for v in c["index"]):
+            raise Rejected(f"{w}: bad index")
+        tol = _expr(c["tolerance"], w)
+        if not tol.is_Rational or tol < 0:
+            raise Rejected(f"{w}: tolerance must be a nonnegative rational")
+        claims.append(Claim(str(c["quantity"]), tuple(c["index"]), _expr(c["expected"], w),
+                            tol, str(c["label"])))
+    return discharge_construction(Construction(_net(payload["net"], where), tuple(claims)))
+
+
+def _replay_reduction(payload: dict, where: str) -> tuple[str, str]:
+    _keys(payload, _PAYLOAD["reduction"], where)
+    targets = tuple(_expr(t, where) for t in payload["targets"])
+    return discharge_reduction(Reduction(_net(payload["net"], where), targets))
+
+
+def _replay_node(node: dict, where: str) -> tuple[str, str]:
+    kind, payload = node["kind"], node["payload"]
+    if kind == "identity":
+        return _replay_identity(payload, where)
+    if kind == "inequality":
+        return _replay_inequality(payload, where)
+    if kind == "construction":
+        return _replay_construction(payload, where)
+    if kind == "reduction":
+        return _replay_reduction(payload, where)
+    if kind == "instance":
+        _keys(payload, _PAYLOAD["instance"], where)
+        if node["status"] not in ("verified-interval", "failed"):
+            raise Rejected(f"{where}: impossible status for an instance node")
+        return node["status"], "not replayed (the certificate is not exported)"
+    if kind == "open":
+        _keys(payload, _PAYLOAD["open"], where)
+        return "open", payload["reason"]
+    raise Rejected(f"{where}: unknown kind {kind!r}")
+
+
+def replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+    """Re-check an export.
+
+    Parameters
+    ----------
+    obj : dict
+        From :func:`load_export`.
+
+    Returns
+    -------
+    (bool, str, dict)
+        ``(True, summary, info)`` if every node replays with its exported status, every
+        standing is reproduced and nothing failed; else ``(False, reason, info)``.
+        ``info`` has per-theorem standings and counts of replayed nodes.
+    """
+    try:
+        return _replay(obj)
+    except Rejected as exc:
+        return False, str(exc), {}
+
+
+def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+    _keys(obj, _TOP, "export")
+    if obj["format"] != FORMAT:
+        raise Rejected(f"unknown format {obj['format']!r}")
+    if not isinstance(obj["theorems"], list) or not isinstance(obj["dependencies"], list):
+        raise Rejected("theorems and dependencies must be lists")
+    nodes: dict[str, dict] = {}
+    for t in obj["theorems"]:
+        _keys(t, _THEOREM, "theorem")
+        if not isinstance(t["obligations"], list):
+            raise Rejected("obligations must be a list")
+        for n in t["obligations"]:
+            _keys(n, _NODE, f"node in {t['id']}")
+            if n["id"] in nodes:
+                raise Rejected(f"node {n['id']} appears twice")
+            nodes[n["id"]] = n
+    for n in obj["dependencies"]:
+        _keys(n, _NODE | {"theorem"}, "dependency")
+        if n["id"] in nodes:
+            raise Rejected(f"node {n['id']} appears twice")
+        nodes[n["id"]] = n
+    replayed: dict[str, str] = {}
+    counts = {"replayed": 0, "instance-not-replayed": 0}
+    for nid, n in nodes.items():
+        where = f"node {nid}"
+        if not isinstance(nid, str) or n["kind"] not in _SCOPES_OF:
+            raise Rejected(f"{where}: bad id or kind")
+        if n["scope"] not in _SCOPES_OF[n["kind"]]:
+            raise Rejected(f"{where}: a {n['kind']} node cannot have scope {n['scope']!r}")
+        if not isinstance(n["uses"], list) or not all(isinstance(u, str) for u in n["uses"]):
+            raise Rejected(f"{where}: uses must be a list of ids")
+        status, detail = _replay_node(n, where)
+        if status not in (_SUCCESS[n["kind"]], "failed"):
+            status = "failed"
+        replayed[nid] = status
+        counts["instance-not-replayed" if n["kind"] == "instance" else "replayed"] += 1
+        if status != n["status"]:
+            return False, (f"{where}: exported status {n['status']!r}, replayed "
+                           f"{status!r} ({detail})"), counts
+        if status == "failed":
+            return False, f"{where} failed: {detail}", counts
+    stand = standings({nid: (replayed[nid], n["scope"], tuple(n["uses"]))
+                       for nid, n in nodes.items()})
+    for nid, n in nodes.items():
+        if stand[nid][0] != n["standing"]:
+            return False, (f"node {nid}: exported standing {n['standing']!r}, replayed "
+                           f"{stand[nid][0]!r}"), counts
+    info: dict[str, Any] = {"theorems": {}, **counts}
+    for t in obj["theorems"]:
+        st = worst(stand[n["id"]][0] for n in t["obligations"])
+        if st != t["status"]:
+            return False, (f"theorem {t['id']}: exported standing {t['status']!r}, replayed "
+                           f"{st!r}"), counts
+        info["theorems"][t["id"]] = st
+    summary = ", ".join(f"{k}: {v}" for k, v in info["theorems"].items())
+    return True, (f"{counts['replayed']} node(s) re-checked, {counts['instance-not-replayed']} "
+                  f"instance node(s) taken from the export; {summary}"), info
