@@ -112,6 +112,10 @@ def load_json_file(path: str) -> Any:
     except json.JSONDecodeError as exc:
         where = "<stdin>" if path == "-" else path
         raise InputError(f"{where}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def unique_keys(path: str):

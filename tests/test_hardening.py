@@ -488,3 +488,14 @@ def _leaves(obj):
             yield from _leaves(v)
     elif isinstance(obj, float):
         yield obj
+
+
+def test_deeply_nested_json_is_one_line_exit_2(tmp_path, capfd):
+    from certify.cli import main
+
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100000 + "]" * 100000)
+    for cmd in (["certify", str(path)], ["check", str(path)]):
+        assert main(cmd) == 2
+        err = capfd.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "nested too deeply" in err[0], err
