@@ -58,6 +58,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _bracket(row: dict[str, Any]) -> str:
     f = row.get("figures", {})
     lo, hi = _v(f.get("constant_low")), _v(f.get("constant_high"))
@@ -182,7 +186,7 @@ def render_markdown(audit: dict[str, Any]) -> str:
                 for r in sec["rows"]]))
     add(f"\nEach row brackets the constant C of `error = C (b - a)/(p - 1)`: p holds, so "
         f"C <= epsilon (p - 1)/(b - a); p - 1 fails, so C > epsilon (p - 2)/(b - a).  "
-        f"{bracket_text(f, 'p - 1').capitalize()}"
+        f"{_sentence(bracket_text(f, 'p - 1'))}"
         + (f"; fitted `Delta* ~ epsilon^a`, a = {_n(_v(f['order']), 4)}" if "order" in f
            else "") + f".  **Verdict: {sec['verdict']}.**\n")
     sec = R["how_large_t2"]
@@ -279,7 +283,7 @@ def render_markdown(audit: dict[str, Any]) -> str:
     if sec["trained"]:
         add(_table(["H", "p (tokens)", "b - a", "status", "paper metric (test MSE, 32 coords)",
                     "test MSE (coord 0)", "sampled max (uniform)", "sampled max (diagonal)",
-                    "construction U / trained max", "train s"],
+                    "trained max / certified U", "train s"],
                    [[_n(r["inputs"]["heads"]), _n(r["inputs"]["p_total"]),
                      _n(r["inputs"]["span"]), r["status"], _f(r, "paper_metric"),
                      _f(r, "sampled_mse_test"), _f(r, "sampled_max_uniform"),
@@ -306,6 +310,10 @@ def render_markdown(audit: dict[str, Any]) -> str:
     add("\n" + SECTIONS[9] + "\n")
     add(f"Total {audit['seconds']:.1f} s on {audit['machine']['cpus']} CPU(s) with "
         f"`--jobs {audit['machine']['jobs']}`.  Slowest tasks (certify + check, or training):\n")
+    errors = [t for t in audit["tasks"] if t["status"] == "error"]
+    if errors:
+        add("**Tasks that failed** (their claims are marked accordingly): "
+            + "; ".join(f"{t['name']}: {t.get('error')}" for t in errors) + "\n")
     slow = sorted(audit["tasks"], key=lambda t: -t["seconds"])[:10]
     add(_table(["task", "status", "seconds"],
                [[t["name"], t["status"], f"{t['seconds']:.1f}"] for t in slow]))

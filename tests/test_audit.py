@@ -264,6 +264,22 @@ def test_limit_existence_and_trend_verdicts():
         vf.trend_verdict([1, 2], [1, 2], 0, True)
 
 
+def test_bracket_verdict_one_constant_for_all_rows():
+    # error = C (b - a)/(p - 1) with C = 0.0785: every row's bracket holds C.
+    rows = [(eps * (p - 2) / 2, eps * (p - 1) / 2)
+            for eps, p in ((1e-1, 3), (1e-2, 17), (1e-3, 158), (1e-4, 1571))]
+    verdict, (lo, hi) = vf.bracket_verdict(rows)
+    assert verdict == vf.CONFIRMED and lo <= 0.0785 <= hi
+    assert vf.bracket_verdict(rows + [(0.02, math.inf)])[0] == vf.CONFIRMED
+    # A constant that doubles between rows is not one constant.
+    bad = [(0.07, 0.08), (0.15, 0.16)]
+    assert vf.bracket_verdict(bad)[0] == vf.NOT_REPRODUCED
+    assert vf.bracket_verdict(bad, order=1.5)[0] == vf.REFINED
+    assert vf.bracket_verdict([(0.07, 0.08)])[0] == vf.INSUFFICIENT
+    assert vf.bracket_verdict([(0.07, math.inf), (0.01, math.inf)])[0] == vf.INSUFFICIENT
+    assert vf.bracket_verdict(rows, complete=False)[0] == vf.NOT_REPRODUCED
+
+
 @pytest.mark.parametrize("threshold,guess", [(37, 10), (37, 200), (37, 37), (2, 50), (1, 1)])
 def test_search_smallest_finds_the_boundary(threshold, guess):
     calls = []
