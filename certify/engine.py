@@ -480,8 +480,11 @@ def certify_built(net, terms, w, t, lo, hi, mode, tol, epsilon, progress=None,
         best, best_k, best_c, evaluated, message, ok = search
         x = witness_point(outputs[best_k], best_c, lo, hi)
         lower = witness_lower(outputs[best_k], x)
-    upper = max(float(np.max(np.concatenate(o.leaves_bound))) for o in outputs) \
-        if all(o.leaves_bound for o in outputs) else math.inf
+    # A counterexample can end the search before any box of some output became a leaf.
+    leaf_bounds = [np.concatenate(o.leaves_bound) if o.leaves_bound else np.zeros(0)
+                   for o in outputs]
+    upper = max(float(np.max(b)) for b in leaf_bounds) \
+        if all(b.size for b in leaf_bounds) else math.inf
     # Slack for the checker's independent rounding (2^-30 relative).
     upper = float(iv.up(np.float64(upper * (1 + 2.0 ** -30))))
     holds = ok

@@ -499,3 +499,17 @@ def test_deeply_nested_json_is_one_line_exit_2(tmp_path, capfd):
         assert main(cmd) == 2
         err = capfd.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "nested too deeply" in err[0], err
+
+
+def test_counterexample_before_any_leaf_is_exit_1(tmp_path, capsys):
+    """Mode prove may find a counterexample before any box of an output became a leaf."""
+    from certify.cli import main
+
+    spec = {"theorem": "multi-head", "tokens": 4,
+            "target": {"kind": "truncated-linear", "a": -1.0, "b": 1.0, "w": [1.0], "t": 0.0},
+            "domain": {"lo": -1.25, "hi": 1.25}, "construction": {"heads": 5, "kappa": 3.0},
+            "mode": "prove", "epsilon": 0.01}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(spec))
+    assert main(["certify", str(path)]) == 1
+    assert "counterexample" in capsys.readouterr().out
