@@ -17,12 +17,12 @@ evaluates untrusted text.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from certify.errors import InputError
 from certify.expression import Expr, gradient, parse
+from certify.targets import _number
 
 #: Input variables a certificate's box cover supports (tokens x dim).
 MAX_SEQ_VARIABLES = 3
@@ -121,15 +121,6 @@ def parse_seq_target(obj: Any, max_variables: int = MAX_SEQ_VARIABLES) -> SeqTar
     normal = {"kind": "expression", "tokens": n, "dim": d,
               "outputs": [list(row) for row in outs]}
     return SeqTarget(normal, n, d, tuple(exprs))
-
-
-def _number(v: Any, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InputError(f"{where} must be a number")
-    x = float(v)
-    if not math.isfinite(x):
-        raise InputError(f"{where} must be finite")
-    return x
 
 
 def parse_seq_domain(obj: Any, st: SeqTarget) -> tuple[list[float], list[float]]:
