@@ -121,6 +121,14 @@ class Fact:
     termwise: bool = False
 
 
+def _sym(x: Any) -> sp.Expr:
+    """``x`` (a sympy object or a number, never text) as a sympy object: obligations are
+    built from code, and text must never reach sympify."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError("an obligation takes sympy objects or numbers, not text")
+    return sp.sympify(x)
+
+
 def equal(lhs: Any, rhs: Any, label: str = "") -> Fact:
     """The fact ``lhs == rhs``.
 
@@ -136,7 +144,7 @@ def equal(lhs: Any, rhs: Any, label: str = "") -> Fact:
     Fact
         Proved by :func:`prove_fact` only if sympy reduces ``lhs - rhs`` to exactly 0.
     """
-    return Fact(sp.sympify(lhs), sp.sympify(rhs), "==", label=label)
+    return Fact(_sym(lhs), _sym(rhs), "==", label=label)
 
 
 def at_least(lhs: Any, rhs: Any, certificate: Any, via: sp.Symbol | None = None,
@@ -163,8 +171,8 @@ def at_least(lhs: Any, rhs: Any, certificate: Any, via: sp.Symbol | None = None,
     -------
     Fact
     """
-    return Fact(sp.sympify(lhs), sp.sympify(rhs), ">=", sp.sympify(certificate), via,
-                None if at is None else sp.sympify(at), label, termwise)
+    return Fact(_sym(lhs), _sym(rhs), ">=", _sym(certificate), via,
+                None if at is None else _sym(at), label, termwise)
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,8 @@ def worst(items: Iterable[str]) -> str:
 # ------------------------------------------------------------------------------- export
 
 def _s(e: Any) -> str | None:
+    if isinstance(e, (str, bytes)):  # exported objects come from code, never from text
+        raise TypeError("only sympy objects are exported")
     return None if e is None else sp.srepr(sp.sympify(e))
 
 

@@ -259,6 +259,8 @@ def _compile_fraction(expr: sp.Expr, names: Sequence[sp.Symbol]
             return lambda v: fb(v) ** ex
         raise ValueError(f"unsupported node {e.func.__name__} in a template")
 
+    if isinstance(expr, (str, bytes)):  # templates are sympy objects; text never reaches here
+        raise TypeError("a template must be a sympy expression, not text")
     return build(sp.sympify(expr))
 
 
