@@ -10,6 +10,7 @@ order.  Identical input gives byte-identical output (no time stamps, no timings)
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,51 @@ def encode_tree(depth: np.ndarray, index: np.ndarray) -> tuple[str, np.ndarray]:
     return "".join(bits), np.array(order, dtype=np.int64)
 
 
+#: A cover entry with at least this many leaves is written packed (``tree64``/``bounds64``).
+PACK_LEAVES = 1024
+
+
+def pack_tree(bits: str) -> str:
+    """``bits`` (a string of 0 and 1) packed most significant bit first, in base64.
+
+    The last byte is padded with zero bits.  :func:`certify.check.schema.unpack_tree` is
+    the inverse; it refuses non-zero padding and trailing bytes.
+    """
+    padded = bits + "0" * (-len(bits) % 8)
+    raw = int(padded, 2).to_bytes(len(padded) // 8, "big") if padded else b""
+    return base64.b64encode(raw).decode("ascii")
+
+
+def pack_bounds(bounds: np.ndarray) -> str:
+    """The float64 values of ``bounds``, little-endian IEEE 754 binary64, in base64."""
+    return base64.b64encode(np.asarray(bounds, dtype="<f8").tobytes()).decode("ascii")
+
+
+def cover_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cover in its stored form (docs/certificates.md, section 3).
+
+    An entry whose ``y_lo``, ``y_hi``, tree and bounds equal those of an earlier entry is
+    written ``{"token", "row", "same_as": j}`` with ``j`` the index of the first such entry
+    (every token of T2 has the same cover); an entry with at least :data:`PACK_LEAVES`
+    leaves is written packed.  Nothing is dropped: the checker expands both forms back.
+    """
+    out: list[dict[str, Any]] = []
+    first: dict[tuple, int] = {}
+    for j, e in enumerate(entries):
+        key = (e["y_lo"], e["y_hi"], e["tree"], tuple(e["bounds"]))
+        if key in first:
+            out.append({"token": e["token"], "row": e["row"], "same_as": first[key]})
+            continue
+        first[key] = j
+        if len(e["bounds"]) >= PACK_LEAVES:
+            out.append({"token": e["token"], "row": e["row"], "y_lo": e["y_lo"],
+                        "y_hi": e["y_hi"], "tree64": pack_tree(e["tree"]),
+                        "bounds64": pack_bounds(np.array(e["bounds"], dtype=np.float64))})
+        else:
+            out.append(e)
+    return out
+
+
 def build_certificate(theorem: str, target: dict, lo: np.ndarray, hi: np.ndarray,
                       construction: dict, parameters: dict, terms: list, net,
                       result: Result, mode: str, tol: float, epsilon: float | None
@@ -57,6 +103,7 @@ def build_certificate(theorem: str, target: dict, lo: np.ndarray, hi: np.ndarray
         tree, order = encode_tree(depth, index)
         cover.append({"token": out.token, "row": out.row, "y_lo": out.Ylo, "y_hi": out.Yhi,
                       "tree": tree, "bounds": [float(b) for b in bound[order]]})
+    cover = cover_entries(cover)
     wout = result.outputs[result.witness_output]
     return {
         "schema": SCHEMA,

@@ -1,8 +1,14 @@
 """The ``attncert`` command line.
 
-Exit codes: 0 the claim holds (or the certificate is verified), 1 the claim fails or the
-certificate is rejected, 2 bad input.  Bad input is reported in one line on stderr, never
-as a traceback.
+Exit codes: 0 the claim holds (or the certificate is verified), 1 the claim fails, is not
+certified within the budget, or the certificate is rejected, 2 bad input, 3 internal error,
+130 interrupted.  An error is
+reported in one line on stderr, never as a traceback.
+
+With ``--json`` every subcommand prints exactly one JSON document: its report, tagged with
+a ``schema`` key (:data:`SCHEMAS`) and its ``exit_code``, or, when it ends with an error
+(exit 2, 3 or 130), an error object (:data:`ERROR_SCHEMA`) beside the usual line on
+stderr.  The formats are described in ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,29 @@ from certify import __version__
 from certify.errors import InputError
 
 EXIT_HOLDS, EXIT_FAILS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+
+#: The ``schema`` tag of the report each subcommand prints with ``--json``.  The proof
+#: export of ``theorems check --json`` is not listed: it is a document of its own, tagged
+#: by its ``format`` key, which ``theorems replay`` reads back and which admits no other
+#: key.
+SCHEMAS = {
+    "certify": "attncert-certify-report/1",
+    "sweep": "attncert-sweep/1",
+    "check": "attncert-check-report/1",
+    "plot": "attncert-plot-report/1",
+    "build": "attncert-build-report/1",
+    "theorems": "attncert-theorems/1",
+    "replay": "attncert-replay-report/1",
+    "bound": "attncert-bound-report/1",
+    "audit": "attncert-audit-report/1",
+    "export": "attncert-export-report/1",
+}
+#: The ``schema`` tag of the object printed with ``--json`` when a command ends in error.
+ERROR_SCHEMA = "attncert-error/1"
+#: The subcommands, to name the command in an error object when the arguments do not parse.
+COMMANDS = ("certify", "sweep", "export", "check", "plot", "build", "theorems", "bound",
+            "audit")
 
 
 #: Most worker processes a command starts (a typo such as --jobs 1000 would otherwise start
@@ -68,7 +97,7 @@ def _add_budget(p: argparse.ArgumentParser) -> None:
                    "(default: 50,000,000 for single-head/multi-head, 20,000,000 otherwise)")
     p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"stop (not certified, exit 1) after SECONDS of wall-clock time "
-                   f"(default {DEFAULT_TIMEOUT:g})")
+                   f"(default: {DEFAULT_TIMEOUT:g})")
 
 
 def _limited(func):
@@ -83,6 +112,43 @@ def _limited(func):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         raise InputError(message)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that keeps the line breaks of the examples and names each option's default.
+
+    The description is wrapped as usual; an epilog of :func:`examples_epilog` is kept line
+    by line, so that each example stays one command to copy.  A default is appended only
+    where it means something: not for flags (``False``), not for ``None`` (such options say
+    in their help what happens without them) and not where the help already names it.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith(EXAMPLES_HEADER):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or "default" in text or default is None
+                or default is False or default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+#: First line of every ``--help`` epilog of examples.
+EXAMPLES_HEADER = "examples:\n"
+
+
+def examples_epilog(*lines: str) -> str:
+    """An epilog of example invocations, one a line."""
+    return EXAMPLES_HEADER + "\n".join(f"  {line}" for line in lines)
+
+
+#: Help of every ``--json`` option.
+JSON_HELP = ("print one JSON document on standard output instead of text: the report, or an "
+             "error object if the command ends in an error (see docs/cli.md)")
 
 
 def _may_overwrite(path: str, force: bool) -> bool:
@@ -139,9 +205,84 @@ def _write_new(path: str, text: str, force: bool) -> None:
 _STDOUT_TAKEN = False
 
 
-def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
-    print(json.dumps(obj, indent=2) if as_json else text,
-          file=sys.stderr if _STDOUT_TAKEN else sys.stdout)
+def _finite_or_null(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``None``: ``NaN`` and ``Infinity``
+    are not JSON, and strict readers refuse them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
+def _report_stream():
+    return sys.stderr if _STDOUT_TAKEN else sys.stdout
+
+
+def emit_report(obj: dict[str, Any], as_json: bool, text: str, schema: str,
+          code: int = EXIT_HOLDS, error: str | None = None, message: str | None = None
+          ) -> int:
+    """Print a command's report: ``text``, or with ``--json`` ``obj`` as a JSON document.
+
+    Parameters
+    ----------
+    obj : dict
+        The report's fields.
+    as_json : bool
+        Print JSON rather than ``text``.
+    text : str
+        The human-readable report.
+    schema : str
+        The document's ``schema`` tag (one of :data:`SCHEMAS`).
+    code : int
+        The command's exit code, written as ``exit_code``.
+    error : str, optional
+        With a non-zero ``code``: what went wrong (``fails``, ``not-certified``,
+        ``rejected``), written as ``error``.
+    message : str, optional
+        With a non-zero ``code``: one line saying why, written as ``message`` unless
+        ``obj`` has one.
+
+    Returns
+    -------
+    int
+        ``code``, so that a command can end with ``return emit_report(...)``.
+    """
+    if as_json:
+        doc = {"schema": schema, **obj, "exit_code": code}
+        if code != EXIT_HOLDS:
+            doc["error"] = error
+            if doc.get("message") in (None, ""):
+                doc["message"] = message
+        text = json.dumps(_finite_or_null(doc), indent=2)
+    print(text, file=_report_stream())
+    return code
+
+
+def emit_error(kind: str, message: str, code: int, command: str | None) -> None:
+    """Print the error object of ``--json`` (one line) where the report would have gone.
+
+    Parameters
+    ----------
+    kind : str
+        ``input`` (exit 2), ``internal`` (exit 3) or ``interrupted`` (exit 130).
+    message : str
+        The text of the one line on stderr, without its ``attncert: error:`` prefix.
+    code : int
+        The exit code.
+    command : str or None
+        The subcommand, when known.
+    """
+    doc = {"schema": ERROR_SCHEMA, "error": kind, "message": message, "exit_code": code,
+           "command": command, "version": __version__}
+    try:
+        stream = _report_stream()
+        print(json.dumps(doc), file=stream)
+        stream.flush()
+    except (OSError, ValueError):  # the reader has gone: the exit code still tells
+        pass
 
 
 def _progress(enabled: bool):
@@ -234,8 +375,16 @@ def cmd_certify(args) -> int:
                 f"{json.dumps(ce['x'])}")
     else:
         text = f"NOT CERTIFIED: {result.message}"
-    _emit(info, args.json, text)
-    return EXIT_HOLDS if result.holds else EXIT_FAILS
+    return emit_report(info, args.json, text, SCHEMAS["certify"], *_outcome(result))
+
+
+def _outcome(result) -> tuple[int, str | None]:
+    """The exit code of a certification and, when it does not hold, its ``error`` kind:
+    ``fails`` (a counterexample proves the claim false) or ``not-certified`` (a budget
+    stop, or bounds that did not reach the claim)."""
+    if result.holds:
+        return EXIT_HOLDS, None
+    return EXIT_FAILS, "fails" if result.counterexample else "not-certified"
 
 
 def _resources_text(res: dict[str, Any], bound: dict[str, Any]) -> str:
@@ -290,8 +439,7 @@ def _certify_uap(args, spec) -> int:
                 + _resources_text(res, built.bound))
     else:
         text = f"NOT CERTIFIED: {result.message}\n" + _resources_text(res, built.bound)
-    _emit(info, args.json, text)
-    return EXIT_HOLDS if result.holds else EXIT_FAILS
+    return emit_report(info, args.json, text, SCHEMAS["certify"], *_outcome(result))
 
 
 #: Theorems with two-layer networks certified over input boxes.
@@ -352,8 +500,7 @@ def _certify_composed(args, spec) -> int:
                 f"{json.dumps(ce['x'])}\n" + rtext)
     else:
         text = f"NOT CERTIFIED: {result.message}\n" + rtext
-    _emit(info, args.json, text)
-    return EXIT_HOLDS if result.holds else EXIT_FAILS
+    return emit_report(info, args.json, text, SCHEMAS["certify"], *_outcome(result))
 
 
 def cmd_sweep(args) -> int:
@@ -376,9 +523,16 @@ def cmd_sweep(args) -> int:
 
     rows = sweep.run_sweep(spec_obj, vary, args.out_dir, args.force, stem, args.jobs,
                            None if args.json else show, args.max_boxes, args.timeout)
-    if args.json:
-        print(sweep.rows_json(rows))
-    return EXIT_HOLDS if all(r["holds"] for r in rows) else EXIT_FAILS
+    failed = [r for r in rows if not r["holds"]]
+    if not args.json:
+        return EXIT_FAILS if failed else EXIT_HOLDS
+    # One document after the last configuration (not a stream of rows): a reader parses
+    # standard output once, and an error ends the sweep with the error object alone.
+    return emit_report({"rows": rows}, True, "", SCHEMAS["sweep"],
+                 EXIT_FAILS if failed else EXIT_HOLDS,
+                 "fails" if any(r.get("counterexample") for r in failed)
+                 else "not-certified",
+                 f"{len(failed)} of {len(rows)} configuration(s) not certified")
 
 
 def cmd_check(args) -> int:
@@ -407,8 +561,10 @@ def cmd_check(args) -> int:
         text += f"\nconformance: {'verified' if ok else 'REJECTED'}: {why}"
         verified = ok
         info["verified"] = ok
-    _emit(info, args.json, text)
-    return EXIT_HOLDS if verified else EXIT_FAILS
+        if not ok:
+            reason = f"conformance: {why}"
+    return emit_report(info, args.json, text, SCHEMAS["check"],
+                 EXIT_HOLDS if verified else EXIT_FAILS, "rejected", reason)
 
 
 def _axes(text: str) -> tuple[int, int]:
@@ -430,9 +586,9 @@ def cmd_plot(args) -> int:
     try:
         result = api.plot(obj, args.out, overwrite=True, verify=args.check, axes=args.axes)
     except api.Rejected as exc:  # a false certificate: exit 1, as `attncert check`
-        _emit({"plotted": False, "reason": str(exc)}, args.json,
-              f"REJECTED: {exc}; no figure written")
-        return EXIT_FAILS
+        return emit_report({"plotted": False, "reason": str(exc)}, args.json,
+                     f"REJECTED: {exc}; no figure written", SCHEMAS["plot"], EXIT_FAILS,
+                     "rejected", str(exc))
     info = {"plotted": True, **result.summary()}
     where = " and ".join(result.axes)
     text = (f"figure written to {args.out}: {result.theorem}, N - f over {where} "
@@ -443,8 +599,7 @@ def cmd_plot(args) -> int:
             f"({'verified' if result.verified else 'not verified here: attncert check'})")
     for warning in result.warnings:
         print(f"attncert: warning: {warning}", file=sys.stderr)
-    _emit(info, args.json, text)
-    return EXIT_HOLDS
+    return emit_report(info, args.json, text, SCHEMAS["plot"])
 
 
 def cmd_build(args) -> int:
@@ -456,8 +611,9 @@ def cmd_build(args) -> int:
     built = build(spec)
     _write_new(args.out, built.net.to_json() + "\n", args.force)
     info = {"network": args.out, "sha256": built.net.sha256(), **built.parameters()}
-    _emit(info, args.json, f"network written to {args.out} (sha256 {info['sha256'][:16]}...)")
-    return EXIT_HOLDS
+    return emit_report(info, args.json,
+                 f"network written to {args.out} (sha256 {info['sha256'][:16]}...)",
+                 SCHEMAS["build"])
 
 
 def cmd_theorems(args) -> int:
@@ -467,8 +623,7 @@ def cmd_theorems(args) -> int:
         rows = report.list_theorems()
         text = "\n".join(f"{r['id']:<22} {r.get('paper', '')}  {r.get('title', '')}"
                          for r in rows)
-        _emit({"theorems": rows}, args.json, text)
-        return EXIT_HOLDS
+        return emit_report({"theorems": rows}, args.json, text, SCHEMAS["theorems"])
     if args.action == "replay":
         return _replay_proof(args)
     prog, update = _counter(not args.json, "discharging")
@@ -477,7 +632,9 @@ def cmd_theorems(args) -> int:
             tree, obj, code = report.check_theorems(args.id, update)
     else:
         tree, obj, code = report.check_theorems(args.id)
-    _emit(obj, args.json, tree)
+    # The proof export as it is (tagged by its "format", with its own "exit_code"):
+    # `theorems replay` reads it back and refuses any other key.
+    print(json.dumps(obj, indent=2) if args.json else tree, file=_report_stream())
     return code
 
 
@@ -495,9 +652,9 @@ def _replay_proof(args) -> int:
         ok, reason, info = replay.replay(replay.load_export(text))
     except replay.Rejected as exc:
         ok, reason, info = False, str(exc), {}
-    _emit({"replayed": ok, "reason": reason, **info}, args.json,
-          f"{'replayed' if ok else 'REJECTED'}: {reason}")
-    return EXIT_HOLDS if ok else EXIT_FAILS
+    return emit_report({"replayed": ok, "reason": reason, **info}, args.json,
+                 f"{'replayed' if ok else 'REJECTED'}: {reason}", SCHEMAS["replay"],
+                 EXIT_HOLDS if ok else EXIT_FAILS, "rejected", reason)
 
 
 def cmd_bound(args) -> int:
@@ -537,8 +694,7 @@ def cmd_bound(args) -> int:
             f"  certified sup error     [{result.lower:.6g}, {result.upper:.6g}]  "
             f"(= [{result.lower / obj['delta']:.4f}, {result.upper / obj['delta']:.4f}] Delta)\n"
             f"  bound / certified upper {obj['bound_over_certified']:.3f}")
-    _emit(obj, args.json, text)
-    return EXIT_HOLDS
+    return emit_report(obj, args.json, text, SCHEMAS["bound"])
 
 
 def cmd_audit(args) -> int:
@@ -558,55 +714,115 @@ def cmd_audit(args) -> int:
     info = {"audit": out, "mode": audit["mode"], "seconds": audit["seconds"],
             "summary": audit["summary"],
             "claims": [{k: c[k] for k in ("id", "verdict", "ours")} for c in audit["claims"]]}
-    _emit(info, args.json, text_summary(audit, args.out))
     # A certificate the checker rejects is a failed claim; everything else is reported.
-    return EXIT_FAILS if audit["summary"]["rejected"] else EXIT_HOLDS
+    rejected = audit["summary"]["rejected"]
+    return emit_report(info, args.json, text_summary(audit, args.out), SCHEMAS["audit"],
+                 EXIT_FAILS if rejected else EXIT_HOLDS, "rejected",
+                 f"{rejected} certificate(s) rejected by the checker")
+
+
+def _subparser(sub, name: str, summary: str, description: str | None,
+               examples: tuple[str, ...]) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` shows its defaults and ends with ``examples``."""
+    return sub.add_parser(name, help=summary, description=description or summary,
+                          epilog=examples_epilog(*examples), formatter_class=HelpFormatter)
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="attncert", description="Certified error bounds for softmax-attention "
-                "approximation (arXiv 2504.15956).")
+    p = _Parser(prog="attncert", formatter_class=HelpFormatter,
+                description="Certified error bounds for softmax-attention approximation "
+                "(arXiv 2504.15956).  Exit codes: 0 the claim holds or the certificate is "
+                "verified, 1 it fails, is not certified or is rejected, 2 bad input, 3 "
+                "internal error, 130 interrupted.  Every subcommand takes --json (one JSON "
+                "document on standard output, errors included; see docs/cli.md) and --help.",
+                epilog=examples_epilog(
+                    "attncert certify examples/uap_sin.json --out sin.cert.json",
+                    "attncert check sin.cert.json --backend flint",
+                    "attncert sweep examples/single_head.json --vary p=8,16,32",
+                    "attncert plot sin.cert.json --out sin.png",
+                    "attncert build examples/multi_head.json --out net.json",
+                    "attncert export sin.cert.json --torch sin.pt",
+                    "attncert theorems list",
+                    "attncert bound single-head --a -1 --b 1 --p 64 --kappa 3",
+                    "attncert audit --quick --out audit-quick"))
     p.add_argument("--version", action="version", version=f"attncert {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    c = sub.add_parser("certify", help="certify a spec (prove or measure); write a certificate")
+    c = _subparser(sub, "certify", "certify a spec (prove or measure); write a certificate",
+                   "Build the network a spec describes and certify its error bound over the "
+                   "whole domain (mode prove: sup error <= epsilon; mode measure: the sup "
+                   "error enclosed in [L, U]).  Exit 0 certified, 1 a counterexample or not "
+                   "certified within the budget, 2 bad input.",
+                   ("attncert certify examples/uap_sin.json --out sin.cert.json",
+                    "attncert certify examples/single_head.json --json --jobs 2",
+                    "attncert certify examples/uap_gauss2d.json --max-boxes 100000 "
+                    "--timeout 600",
+                    "attncert certify - --out - < examples/uap_sin.json > sin.cert.json"))
     c.add_argument("spec", help="SPEC.json, or - for standard input")
     c.add_argument("--out", help="certificate file to write (- for standard output; the "
-                   "report then goes to standard error)")
+                   "report then goes to standard error) (default: no certificate is written)")
     c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
     c.add_argument("--jobs", type=_positive_int, default=None,
                    help="local worker processes (default: one per core)")
-    c.add_argument("--scheduler", help="address of a Dask distributed scheduler")
+    c.add_argument("--scheduler", help="address of a Dask distributed scheduler (default: "
+                   "local worker processes)")
     _add_budget(c)
     c.set_defaults(func=_limited(cmd_certify))
 
-    sw = sub.add_parser("sweep", help="certify every combination of --vary values "
-                        "(measure mode) and print a table")
-    sw.add_argument("spec")
+    sw = _subparser(sub, "sweep", "certify every combination of --vary values "
+                    "(measure mode) and print a table",
+                    "Certify every combination of the --vary values of a single-head or "
+                    "multi-head spec in measure mode (the first --vary varies slowest) and "
+                    "print one table row per configuration as it is certified; with --json, "
+                    "one document holding every row once the sweep ends.",
+                    ("attncert sweep examples/single_head.json --vary p=8,16,32",
+                     "attncert sweep examples/multi_head.json --vary heads=1,2 "
+                     "--vary tokens=4,8 --json",
+                     "attncert sweep examples/leaky_relu.json --vary kappa=2,3 "
+                     "--out-dir certs"))
+    sw.add_argument("spec", help="SPEC.json (theorem single-head or multi-head)")
     sw.add_argument("--vary", action="append", metavar="KEY=V1,V2,...",
-                    help="tokens, heads, p, kappa or beta; repeat for a product")
-    sw.add_argument("--out-dir", help="directory for one certificate per configuration")
+                    help="tokens, heads, p, kappa or beta; repeat for a product (default: "
+                    "none, the spec as given)")
+    sw.add_argument("--out-dir", help="directory for one certificate per configuration "
+                    "(default: no certificates are written)")
     sw.add_argument("--force", action="store_true", help="overwrite existing certificates")
-    sw.add_argument("--json", action="store_true")
+    sw.add_argument("--json", action="store_true", help=JSON_HELP)
     sw.add_argument("--jobs", type=_positive_int, default=1,
-                    help="local worker processes per certification (default 1)")
+                    help="local worker processes per certification")
     _add_budget(sw)
     sw.set_defaults(func=cmd_sweep)
 
     from certify.export_cli import add_parser as add_export_parser
     add_export_parser(sub)
 
-    k = sub.add_parser("check", help="verify a certificate independently")
-    k.add_argument("certificate")
-    k.add_argument("--backend", choices=("flint", "pyinterval", "both"), default="both")
-    k.add_argument("--jobs", type=_positive_int, default=1)
-    k.add_argument("--json", action="store_true")
+    k = _subparser(sub, "check", "verify a certificate independently",
+                   "Re-verify a certificate with the independent checker (Arb through "
+                   "python-flint, crlibm through pyinterval, or both), then check that its "
+                   "network is the one its theorem's construction builds.  Exit 0 verified, "
+                   "1 rejected, 2 not a certificate.",
+                   ("attncert certify examples/uap_sin.json --out sin.cert.json",
+                    "attncert check sin.cert.json",
+                    "attncert check sin.cert.json --backend flint --jobs 2 --json"))
+    k.add_argument("certificate", help="CERT.json, as written by attncert certify --out")
+    k.add_argument("--backend", choices=("flint", "pyinterval", "both"), default="both",
+                   help="interval library that re-evaluates every box")
+    k.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
+    k.add_argument("--json", action="store_true", help=JSON_HELP)
     k.set_defaults(func=cmd_check)
 
-    pl = sub.add_parser("plot", help="draw a certificate's sampled error N - f and its "
-                        "attention weights")
-    pl.add_argument("certificate")
+    pl = _subparser(sub, "plot", "draw a certificate's sampled error N - f and its "
+                    "attention weights",
+                    "Draw the error N - f of a certificate's network, sampled in float64 "
+                    "over its domain (a curve in 1-D, a heat map over two variables), beside "
+                    "its certified bound and attention weights.  Exit 1 with no figure if "
+                    "--check rejects the certificate.",
+                    ("attncert certify examples/uap_sin.json --out sin.cert.json",
+                     "attncert plot sin.cert.json --out sin.png --check",
+                     "attncert certify examples/uap_gauss2d.json --out gauss.cert.json",
+                     "attncert plot gauss.cert.json --out gauss.svg --axes 1,0 --json"))
+    pl.add_argument("certificate", help="CERT.json, as written by attncert certify --out")
     pl.add_argument("--out", required=True, help="figure file (.png, .pdf or .svg)")
     pl.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     pl.add_argument("--check", action="store_true", help="verify the error claim with the "
@@ -614,41 +830,68 @@ def make_parser() -> argparse.ArgumentParser:
     pl.add_argument("--axes", type=_axes, metavar="I,J",
                     help="two or more input variables: the heat map's variables (flat "
                     "indices; default: the first two the plotted target reads)")
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--json", action="store_true", help=JSON_HELP)
     pl.set_defaults(func=cmd_plot)
 
-    b = sub.add_parser("build", help="construct the network for a spec")
-    b.add_argument("spec")
-    b.add_argument("--out", required=True)
-    b.add_argument("--force", action="store_true")
-    b.add_argument("--json", action="store_true")
+    b = _subparser(sub, "build", "construct the network for a spec",
+                   "Construct the network a spec describes and write it as JSON (format "
+                   "attncert-network/1), without certifying it.",
+                   ("attncert build examples/multi_head.json --out net.json",
+                    "attncert build examples/uap_sin.json --out - --json "
+                    "> sin.net.json"))
+    b.add_argument("spec", help="SPEC.json, or - for standard input")
+    b.add_argument("--out", required=True, help="network file to write (- for standard "
+                   "output; the report then goes to standard error)")
+    b.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    b.add_argument("--json", action="store_true", help=JSON_HELP)
     b.set_defaults(func=cmd_build)
 
-    t = sub.add_parser("theorems", help="list the registry or check its proof obligations")
-    t.add_argument("action", nargs="?", choices=("list", "check", "replay"))
-    t.add_argument("id", nargs="?", help="theorem id (check) or PROOF.json (replay: re-check "
-                   "an export of `theorems check --json`)")
-    t.add_argument("--json", action="store_true")
+    t = _subparser(sub, "theorems", "list the registry or check its proof obligations",
+                   "list: the registered results.  check [ID]: discharge the proof "
+                   "obligations of one result (default: all) and print the proof tree; with "
+                   "--json the proof export, which replay re-checks.  replay PROOF.json: "
+                   "re-check such an export.",
+                   ("attncert theorems list",
+                    "attncert theorems check single-head",
+                    "attncert theorems check lemma-s --json > proof.json",
+                    "attncert theorems replay proof.json"))
+    t.add_argument("action", nargs="?", choices=("list", "check", "replay"),
+                   help="what to do (default: list)")
+    t.add_argument("id", nargs="?", help="theorem id (check; default: every result) or "
+                   "PROOF.json (replay: re-check an export of `theorems check --json`)")
+    t.add_argument("--json", action="store_true", help=JSON_HELP)
     t.set_defaults(func=cmd_theorems)
 
-    bd = sub.add_parser("bound", help="a-priori bound beside the certified sup error")
-    bd.add_argument("theorem", choices=("single-head",))
-    bd.add_argument("--a", type=float, required=True)
-    bd.add_argument("--b", type=float, required=True)
-    bd.add_argument("--p", type=int, required=True)
-    bd.add_argument("--kappa", type=float, required=True)
+    bd = _subparser(sub, "bound", "a-priori bound beside the certified sup error",
+                    "The proved a-priori bound of one single-head token beside its certified "
+                    "sup error (measure mode), on [a - (b-a)/2, b + (b-a)/2].",
+                    ("attncert bound single-head --a -1 --b 1 --p 64 --kappa 3",
+                     "attncert bound single-head --a 0 --b 2 --p 16 --kappa 2 "
+                     "--tol 0.05 --json"))
+    bd.add_argument("theorem", choices=("single-head",), help="the construction")
+    bd.add_argument("--a", type=float, required=True, help="lower truncation level")
+    bd.add_argument("--b", type=float, required=True, help="upper truncation level")
+    bd.add_argument("--p", type=int, required=True, help="anchors, in [2, 4194304]")
+    bd.add_argument("--kappa", type=float, required=True, help="sharpness of the softmax")
     bd.add_argument("--tol", type=float, default=0.01,
                     help="relative tolerance of the certified sup error")
-    bd.add_argument("--jobs", type=_positive_int, default=None)
-    bd.add_argument("--json", action="store_true")
+    bd.add_argument("--jobs", type=_positive_int, default=None,
+                    help="local worker processes (default: one per core)")
+    bd.add_argument("--json", action="store_true", help=JSON_HELP)
     bd.set_defaults(func=cmd_bound)
 
-    au = sub.add_parser("audit", help="the paper's claims beside certified numbers: run the "
-                        "audit's certifications, write DIR/audit.md, audit.json and plots")
+    au = _subparser(sub, "audit", "the paper's claims beside certified numbers: run the "
+                    "audit's certifications, write DIR/audit.md, audit.json and plots",
+                    "Set the paper's claims beside certified numbers: run the audit's "
+                    "certifications and checks, and write DIR/audit.md, DIR/audit.json "
+                    "(schema attncert-audit/1) and plots.  Exit 1 if the checker rejects a "
+                    "certificate.",
+                    ("attncert audit --quick --out audit-quick",
+                     "attncert audit --out audit --jobs 2 --json"))
     au.add_argument("--out", default="audit", metavar="DIR",
                     help="output directory (default: audit); must be new or empty")
     au.add_argument("--quick", action="store_true", help="a reduced set (under a minute)")
-    au.add_argument("--json", action="store_true")
+    au.add_argument("--json", action="store_true", help=JSON_HELP)
     au.add_argument("--force", action="store_true", help="write into a non-empty DIR")
     au.add_argument("--jobs", type=_positive_int, default=None,
                     help="worker processes (default: one per core)")
@@ -656,18 +899,55 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _json_requested(tokens: list[str]) -> bool:
+    """Whether ``--json`` (or an abbreviation argparse accepts) is among the arguments:
+    needed when they do not parse, before ``args.json`` exists."""
+    for token in tokens:
+        if token == "--":
+            return False
+        if token.startswith("--js") and "--json".startswith(token):
+            return True
+    return False
+
+
+def _command_named(tokens: list[str]) -> str | None:
+    """The subcommand among the arguments, for an error object when they do not parse."""
+    return next((t for t in tokens if t in COMMANDS), None)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``attncert`` with ``argv`` (default: the process's arguments).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name.
+
+    Returns
+    -------
+    int
+        The exit code (module docstring); every error is one line on stderr and, with
+        ``--json``, also an error object (:func:`emit_error`).
+    """
     global _STDOUT_TAKEN
     _STDOUT_TAKEN = False
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    as_json, command = _json_requested(tokens), _command_named(tokens)
     parser = make_parser()
     try:
         args = parser.parse_args(argv)
-        if not getattr(args, "command", None):
+        as_json, command = bool(getattr(args, "json", False)), getattr(args, "command", None)
+        if not command:
             parser.print_help()
             return EXIT_INPUT
+        if command in ("certify", "build") and args.out == "-":
+            # Standard output holds the document alone, whatever the outcome.
+            _STDOUT_TAKEN = True
         return args.func(args)
     except InputError as exc:
         print(f"attncert: error: {exc}", file=sys.stderr)
+        if as_json:
+            emit_error("input", str(exc), EXIT_INPUT, command)
         return EXIT_INPUT
     except KeyboardInterrupt:
         # A second Ctrl-C must not interrupt the clean-up; workers are stopped, not awaited.
@@ -680,6 +960,8 @@ def main(argv: list[str] | None = None) -> int:
         had_workers = stop_workers()
         print("attncert: interrupted", file=sys.stderr)
         sys.stderr.flush()
+        if as_json:
+            emit_error("interrupted", "interrupted", EXIT_INTERRUPTED, command)
         # As the program (argv from the command line), leave at once: exit handlers would
         # join stopped pools, and a second Ctrl-C there would end the process by signal.
         if had_workers or argv is None:
@@ -687,16 +969,19 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.flush()
             except (OSError, ValueError):
                 pass
-            os._exit(130)  # exit handlers would join the stopped pools again
+            os._exit(EXIT_INTERRUPTED)  # exit handlers would join the stopped pools again
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader closed the pipe (e.g. `| head`): 128 + SIGPIPE
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except Exception as exc:  # an internal error still gets one line, never "verified"
-        print(f"attncert: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        message = f"{type(exc).__name__}: {exc}"
+        print(f"attncert: internal error: {message}", file=sys.stderr)
+        if as_json:
+            emit_error("internal", message, EXIT_INTERNAL, command)
         return EXIT_INTERNAL
 
 

@@ -17,6 +17,10 @@ Exit codes: 0 written, 2 bad input (missing or unreadable file, bad JSON, duplic
 malformed network, PyTorch not installed, ``OUT`` exists without ``--force``, ``OUT``'s
 directory missing or not writable); errors are one line on stderr, never a traceback.
 
+With ``--json`` the success line is replaced by one JSON document
+(``"schema": "attncert-export-report/1"``), and bad input is also printed as the error
+object of :func:`certify.cli.emit_error` on standard output (see ``docs/cli.md``).
+
 Wiring into :mod:`certify.cli` (``make_parser``)::
 
     from certify.export_cli import add_parser as add_export_parser
@@ -28,6 +32,7 @@ Wiring into :mod:`certify.cli` (``make_parser``)::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -55,16 +60,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The new subparser, with defaults ``func=run``.
     """
+    from certify.cli import JSON_HELP, HelpFormatter, examples_epilog
+
     p = subparsers.add_parser(
         "export", help="write a network (or a certificate's network) as a PyTorch file",
         description="Write the network in NET (a network JSON file or a certificate) as a "
                     "torch.export program; load it with torch.export.load(open(OUT, 'rb'))"
                     ".module().  Float64, same formula as the float evaluator; no "
-                    "guarantee.")
+                    "guarantee.  The file is loaded back and compared with the float "
+                    f"evaluator on {SAMPLES} random inputs (seed {SEED}).",
+        epilog=examples_epilog("attncert build examples/multi_head.json --out net.json",
+                         "attncert export net.json --torch net.pt",
+                         "attncert certify examples/uap_sin.json --out sin.cert.json",
+                         "attncert export sin.cert.json --torch sin.pt --force --json"),
+        formatter_class=HelpFormatter)
     p.add_argument("net", metavar="NET", help="network or certificate JSON file")
     p.add_argument("--torch", dest="torch_out", metavar="OUT.pt", required=True,
                    help="PyTorch file to write (torch.export format)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=run)
     return p
 
@@ -115,7 +129,8 @@ def _check_output(path: str, force: bool) -> str:
     return directory
 
 
-def _export(args) -> str:
+def _export(args) -> float:
+    """Write ``args.net``'s network to ``args.torch_out``; the float64 difference found."""
     net = _load_network(args.net)
     try:
         import torch  # noqa: F401
@@ -155,18 +170,34 @@ def _export(args) -> str:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return (f"wrote {out} (torch.export program, float64; load with "
-            f"torch.export.load(open(path, 'rb')).module()); max relative difference "
-            f"vs evaluate_float on {SAMPLES} random inputs uniform in [-1, 1]: {diff:.3g} "
-            f"(float64 vs float64)")
+    return diff
 
 
 def run(args) -> int:
-    """Run ``export``; returns 0 on success and 2 (one line on stderr) on bad input."""
+    """Run ``export``; returns 0 on success and 2 (one line on stderr) on bad input.
+
+    With ``args.json`` the report is a JSON document, and bad input also prints the error
+    object of :func:`certify.cli.emit_error`.
+    """
+    as_json = getattr(args, "json", False)
     try:
-        text = _export(args)
+        diff = _export(args)
     except InputError as exc:
-        print(f"{PROG}: error: {_short(exc)}", file=sys.stderr)
+        message = _short(exc)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        if as_json:
+            from certify.cli import emit_error
+            emit_error("input", message, EXIT_INPUT, "export")
         return EXIT_INPUT
-    print(text)
+    out = args.torch_out
+    if as_json:
+        from certify.cli import SCHEMAS, emit_report
+        return emit_report({"network": args.net, "torch": out, "format": "torch.export",
+                      "dtype": "float64", "samples": SAMPLES, "seed": SEED,
+                      "max_relative_difference": diff if math.isfinite(diff) else None},
+                     True, "", SCHEMAS["export"])
+    print(f"wrote {out} (torch.export program, float64; load with "
+          f"torch.export.load(open(path, 'rb')).module()); max relative difference "
+          f"vs evaluate_float on {SAMPLES} random inputs uniform in [-1, 1]: {diff:.3g} "
+          f"(float64 vs float64)")
     return EXIT_OK

@@ -24,6 +24,7 @@ import pytest
 from conftest import ErrorReference
 
 from certify import engine
+from certify.check.schema import parse_certificate
 from certify.cli import main
 from certify.errors import InputError
 from certify.network import AttentionNet, canonical_json
@@ -221,8 +222,8 @@ def test_certified_rate_table(n, H):
     assert scaled_U <= RATE_C * 1.01 and scaled_L >= RATE_C * 0.985
     assert U * n * H <= 0.22  # bounded across the table (0.161 .. 0.212)
     # The cover spans the whole latent range of every token, flat parts included.
-    for e in cert["cover"]:
-        assert e["y_lo"] <= -1.5 and e["y_hi"] >= 1.5
+    for e in parse_certificate(cert).cover:  # entries written ``same_as`` expanded
+        assert e.y_lo <= -1.5 and e.y_hi >= 1.5
 
 
 def test_fixed_beta_loses_the_rate():
@@ -242,7 +243,10 @@ def test_identical_tokens_share_one_search_and_give_the_same_certificate(monkeyp
     monkeypatch.setattr(engine, "_signature", lambda out: str(next(counter)).encode())
     _, slow = certify(spec, None, 1)
     assert canonical_json(fast) == canonical_json(slow)
-    assert len({e["tree"] for e in fast["cover"]}) == 1 and len(fast["cover"]) == 6
+    # One cover is stored; the other five tokens point at it.
+    assert len(fast["cover"]) == 6 and "tree" in fast["cover"][0]
+    assert [e.get("same_as") for e in fast["cover"]] == [None, 0, 0, 0, 0, 0]
+    assert len({e.tree for e in parse_certificate(fast).cover}) == 1
 
 
 # -- soundness against 30-digit mpmath -----------------------------------------------------
@@ -316,8 +320,8 @@ def test_named_targets_are_certified_over_the_whole_domain(theorem, kind, extra,
     # the cover spans the exact latent range of the whole domain, flat parts included
     ymin, ymax = latent_bounds(*module_for(theorem).token_affine_targets(spec.target),
                                spec.lo, spec.hi)
-    for e in cert["cover"]:
-        assert Fraction(e["y_lo"]) <= ymin and ymax <= Fraction(e["y_hi"])
+    for e in parse_certificate(cert).cover:
+        assert Fraction(e.y_lo) <= ymin and ymax <= Fraction(e.y_hi)
     terms = truncated_linear_terms(spec.target)
     assert ymin < min(a for _, _, a, _ in terms) or kind == "leaky-relu"
     # 30-digit errors against the named function, on both flat parts and the kink(s)
@@ -436,7 +440,9 @@ def test_sweep_command_table_json_and_no_overwrite(tmp_path, capsys):
     before = (out_dir / files[0]).read_text()
     assert main(argv + ["--json"]) == 2  # refuses to overwrite, before running anything
     out, err = capsys.readouterr()
-    assert out == "" and "exists; pass --force" in err and err.count("\n") == 1
+    doc = json.loads(out)  # with --json the error is also a JSON object (docs/cli.md)
+    assert doc["error"] == "input" and doc["exit_code"] == 2
+    assert "exists; pass --force" in err and err.count("\n") == 1
     (out_dir / files[0]).write_text("old")
     assert main(argv + ["--json", "--force"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]

@@ -8,6 +8,8 @@ is decided by :mod:`certify.check.verify`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 import sys
@@ -220,6 +222,93 @@ PARAMETER_KEYS = {"single-head": ("beta", "G", "delta", "p"),
                   "multi-head": ("tokens", "heads", "total_heads", "beta", "delta")}
 
 
+def _tree_bits(tree: Any, where: str) -> str:
+    if not isinstance(tree, str) or not tree or set(tree) - {"0", "1"}:
+        raise _fail(f"{where}.tree must be a non-empty string of 0 and 1")
+    return tree
+
+
+def _base64(text: Any, where: str) -> bytes:
+    """Strict standard base64 (alphabet, padding; no white space)."""
+    if not isinstance(text, str):
+        raise _fail(f"{where} must be a base64 string")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise _fail(f"{where} is not valid base64") from None
+    if base64.b64encode(raw).decode("ascii") != text:  # one spelling per byte string
+        raise _fail(f"{where} is not in canonical base64")
+    return raw
+
+
+def unpack_tree(text: Any, where: str) -> str:
+    """The pre-order bit string of a packed tree (``tree64``), exactly.
+
+    The bytes are read most significant bit first until the tree is complete; the rest of
+    the last byte must be zero bits and no byte may follow.  Completeness itself is checked
+    again, with the leaves, by the checker.
+    """
+    raw = _base64(text, f"{where}.tree64")
+    if not raw:
+        raise _fail(f"{where}.tree64 is empty")
+    bits = bin(int.from_bytes(raw, "big"))[2:].zfill(8 * len(raw))
+    open_nodes, end = 1, 0
+    while open_nodes and end < len(bits):
+        open_nodes += 1 if bits[end] == "1" else -1
+        end += 1
+    if open_nodes:
+        raise _fail(f"{where}.tree64 ends before its tree is complete")
+    if len(bits) - end >= 8 or "1" in bits[end:]:
+        raise _fail(f"{where}.tree64 has bits after its tree (padding must be zero, under "
+                    "one byte)")
+    return bits[:end]
+
+
+def unpack_bounds(text: Any, where: str) -> list[float]:
+    """The float64 values of ``bounds64`` (little-endian binary64); all must be finite."""
+    raw = _base64(text, f"{where}.bounds64")
+    if len(raw) % 8:
+        raise _fail(f"{where}.bounds64 is not a whole number of binary64 values")
+    values = np.frombuffer(raw, dtype="<f8")
+    if not np.isfinite(values).all():
+        raise _fail(f"non-finite number in {where}.bounds64")
+    return [float(v) for v in values]
+
+
+def _cover_entry(e: dict[str, Any], where: str, before: list[CoverEntry]) -> CoverEntry:
+    """One cover entry in any of its three stored forms, expanded (docs/certificates.md).
+
+    ``same_as: j`` copies ``y_lo``, ``y_hi``, tree and bounds of entry ``j < i``; every
+    statement about the copy (its latent range, its boxes) is then checked for this entry
+    as for any other.
+    """
+    token = _integer(_get(e, "token", where), f"{where}.token")
+    row = _integer(_get(e, "row", where), f"{where}.row")
+    if "same_as" in e:
+        _keys(e, where, ("token", "row", "same_as"))
+        j = _integer(e["same_as"], f"{where}.same_as")
+        if j >= len(before):
+            raise _fail(f"{where}.same_as must name an earlier entry")
+        src = before[j]
+        return CoverEntry(token, row, src.y_lo, src.y_hi, src.tree, src.bounds)
+    packed = "tree64" in e or "bounds64" in e
+    _keys(e, where, ("token", "row", "y_lo", "y_hi") +
+          (("tree64", "bounds64") if packed else ("tree", "bounds")))
+    y_lo = _number(e["y_lo"], f"{where}.y_lo")
+    y_hi = _number(e["y_hi"], f"{where}.y_hi")
+    if y_lo > y_hi:
+        raise _fail(f"{where} has y_lo > y_hi")
+    if packed:
+        return CoverEntry(token, row, y_lo, y_hi, unpack_tree(e["tree64"], where),
+                          unpack_bounds(e["bounds64"], where))
+    tree = _tree_bits(e["tree"], where)
+    bounds = e["bounds"]
+    if not isinstance(bounds, list):
+        raise _fail(f"{where}.bounds must be a list")
+    return CoverEntry(token, row, y_lo, y_hi, tree,
+                      [_number(b, f"{where}.bounds[{j}]") for j, b in enumerate(bounds)])
+
+
 def parse_certificate(obj: Any) -> Certificate:
     """Validate the form of a decoded certificate; raise InputError naming the problem.
 
@@ -298,25 +387,9 @@ def parse_certificate(obj: Any) -> Certificate:
     cover_obj = obj["cover"]
     if not isinstance(cover_obj, list) or not cover_obj:
         raise _fail("cover must be a non-empty list")
-    cover = []
+    cover: list[CoverEntry] = []
     for i, e in enumerate(cover_obj):
-        where = f"cover[{i}]"
-        e = _dict(e, where)
-        _keys(e, where, ("token", "row", "y_lo", "y_hi", "tree", "bounds"))
-        y_lo = _number(_get(e, "y_lo", where), f"{where}.y_lo")
-        y_hi = _number(_get(e, "y_hi", where), f"{where}.y_hi")
-        if y_lo > y_hi:
-            raise _fail(f"{where} has y_lo > y_hi")
-        tree = _get(e, "tree", where)
-        if not isinstance(tree, str) or not tree or set(tree) - {"0", "1"}:
-            raise _fail(f"{where}.tree must be a non-empty string of 0 and 1")
-        bounds = _get(e, "bounds", where)
-        if not isinstance(bounds, list):
-            raise _fail(f"{where}.bounds must be a list")
-        cover.append(CoverEntry(_integer(_get(e, "token", where), f"{where}.token"),
-                                _integer(_get(e, "row", where), f"{where}.row"), y_lo, y_hi,
-                                tree, [_number(b, f"{where}.bounds[{j}]")
-                                       for j, b in enumerate(bounds)]))
+        cover.append(_cover_entry(_dict(e, f"cover[{i}]"), f"cover[{i}]", cover))
 
     wit = _dict(obj["witness"], "witness")
     _keys(wit, "witness", ("token", "row", "x", "error_lower"))

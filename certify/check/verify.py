@@ -132,10 +132,13 @@ def verify_structure(cert: Certificate) -> Problem:
     if set(entries) != {(o.token, o.row) for o in outputs}:
         raise Rejected("cover entries do not match the outputs (one per token and row)")
     ranges, leaves = [], []
+    parsed: dict[str, list[tuple[int, int]]] = {}  # entries written ``same_as`` share a tree
     for o in outputs:
         e = entries[(o.token, o.row)]
         where = f"output token {o.token} row {o.row}"
-        lv = parse_tree(e.tree)
+        if e.tree not in parsed:
+            parsed[e.tree] = parse_tree(e.tree)
+        lv = parsed[e.tree]
         if len(lv) != len(e.bounds):
             raise Rejected(f"{where}: {len(lv)} leaves but {len(e.bounds)} bounds")
         ymin, ymax = latent_range(o.coef, o.const, spec.lo, spec.hi)
