@@ -35,14 +35,10 @@ def _status(obs, oid):
 # ---------------------------------------------------------------------------- proved facts
 
 @pytest.mark.parametrize("ob", T2_OBS, ids=_ids(T2_OBS))
-def test_obligation_is_proved_or_open_rate(ob):
+def test_obligation_is_proved(ob):
     r = ob.discharge()
-    if ob.id == "T2.rate":
-        assert ob.kind == "open" and r.status == "open"
-        assert "not proved" in r.detail and "O(Delta)" in r.detail
-    else:
-        assert r.status in OK, f"{ob.id}: {r.status}: {r.detail}"
-        assert r.status == obligations.SUCCESS_STATUS[ob.kind]
+    assert r.status in OK, f"{ob.id}: {r.status}: {r.detail}"
+    assert r.status == obligations.SUCCESS_STATUS[ob.kind]
 
 
 def test_certificate_obligation_is_verified_by_the_checker():
@@ -57,7 +53,10 @@ def test_registry_entry_lists_real_obligations():
     assert kinds == {"T2.construction": "construction", "T2.head-average": "construction",
                      "T2.cancellation": "construction", "T2.reduction": "reduction",
                      "T2.bound": "inequality", "T2.certificate": "instance",
-                     "T2.rate": "open", "T2.conformance": "construction",
+                     "T2.rate": "identity", "T2.rate-staircase": "identity",
+                     "T2.rate-head": "identity", "T2.rate-spacing": "identity",
+                     "T2.rate-series": "identity", "T2.rate-rounding": "identity",
+                     "T2.rate-bound": "inequality", "T2.conformance": "construction",
                      "T2.sym-score": "identity", "T2.sym-kappa": "identity",
                      "T2.sym-phases": "identity", "T2.sym-interleave": "identity",
                      "T2.sym-average": "identity", "T2.range-lipschitz": "identity",
@@ -65,15 +64,16 @@ def test_registry_entry_lists_real_obligations():
     assert entry.construction is multi_head.construct
 
 
-def test_check_multi_head_reports_one_open_and_exits_0():
+def test_check_multi_head_reports_nothing_open_and_exits_0():
     tree, obj, code = report.check_theorems("multi-head")
     assert code == 0, tree
     s = obj["summary"]
-    assert s["failed"] == 0 and s["open"] == 1
+    assert s["failed"] == 0 and s["open"] == 0
     own = [n["status"] for n in obj["theorems"][0]["obligations"]]
-    assert own.count("proved-symbolic") == 12 and own.count("verified-interval") == 2, own
-    assert obj["theorems"][0]["status"] == "open"  # T2.rate
-    assert "T2.rate" in tree and obj["seconds"] < 30
+    assert own.count("proved-symbolic") == 18 and own.count("verified-interval") == 3, own
+    # T2.rate is proved; the instance nodes (T2.certificate, T2.rate-bound) remain.
+    assert obj["theorems"][0]["status"] == "verified on instances"
+    assert "T2.rate" in tree
 
 
 def test_instance_reaches_beyond_both_ends_and_bound_is_the_proved_one():

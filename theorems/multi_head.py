@@ -31,8 +31,14 @@ T1's kappa for H = 1).  Measured and certified (tests/test_multi_head.py): at ``
 the sup error is ``0.079 Delta / H`` within 1% for n in {4, 16, 64} and H in {1, .., 16}
 (and ``0.0788 Delta/H`` in float64 sampling for H up to 32), i.e. ``U (n - 1) H/(b - a)`` is
 constant.  With ``beta`` fixed instead (H-independent), the error at y = a stops
-decreasing with H.  :func:`a_priori_bound` is what we prove: an O(Delta) bound, valid but
-independent of H.
+decreasing with H.
+
+Bounds.  Proved for all n >= 2, H >= 1, kappa > 0 (T2.rate, :mod:`theorems.t2_rate`): the
+construction in exact arithmetic is within ``|g| (Delta/H) (1/2 + C(kappa))`` of the
+target, ``C(kappa) = sum_{m>=1} m e^{-kappa m (m-1)}/(1 - e^{-kappa})`` (1.5576 at
+kappa = 3, against the certified 0.079).  :func:`rate_bound` adds the rounding of a stored
+network (T2.rate-rounding).  :func:`a_priori_bound` is the older O(Delta) bound (Lemma I3
+per head plus the phase shift), which does not decrease with H.
 """
 
 from __future__ import annotations
@@ -59,21 +65,26 @@ def entry() -> TheoremEntry:
     Returns
     -------
     TheoremEntry
-        The paper's statement (conclusion: the O(1/(n H)) rate with an unknown constant C)
-        and the obligations of :func:`theorems.multi_head_obligations.t2_obligations` on the
-        small registry instance (n = 4, d = 2, H = 3, kappa = 3): the construction (scores,
-        values, head average, ``beta y^2`` cancellation; exact), the reduction to ``y_k``
-        (exact), the proved O(Delta) bound :func:`a_priori_bound` (interval arithmetic on the
-        network's exact output), an engine certificate accepted by the checker, and the
-        rate T2.rate, which is open: only the O(Delta) bound is proved.  ``a_priori_bound``
-        is ``None``: our bound is a number per built network (it includes the rounding of
-        every stored weight), computed by :func:`a_priori_bound`, not a closed form.
+        Conclusion: our explicit O(1/(n H)) bound for the construction in exact arithmetic
+        (``(b - a)/((n - 1) H) (1/2 + Psi_4(kappa)/(1 - e^{-kappa}))``, T2.rate, proved for
+        all parameters), which is also ``a_priori_bound``.  The obligations
+        (:func:`theorems.multi_head_obligations.t2_obligations`) are the general ones (the
+        template T2.sym-*, the O(Delta) assembly, the O(Delta/H) chain T2.rate-* and T2.rate)
+        and the checks of the small registry instance (n = 4, d = 2, H = 3, kappa = 3): the
+        construction (scores, values, head average, ``beta y^2`` cancellation; exact), the
+        reduction to ``y_k`` (exact), the O(Delta) bound :func:`a_priori_bound` and the
+        O(Delta/H) bound :func:`rate_bound` of the stored network (interval arithmetic on its
+        exact output), and an engine certificate accepted by the checker.
     """
+    from theorems import t2_rate
+
     a, b = sp.symbols("a b", real=True)
     n, H = sp.symbols("n H", integer=True, positive=True)
+    kappa, beta = t2_rate.kappa, sp.Symbol("beta", positive=True)
     y = sp.Symbol("y_k", real=True)
     N = sp.Function("N")
-    C = sp.Symbol("C", positive=True)  # the constant the paper hides: unknown
+    delta = (b - a) / (n - 1)
+    bound = delta / H * t2_rate.rate_constant(kappa)
 
     def obligations() -> list[Obligation]:
         from theorems.multi_head_obligations import t2_obligations
@@ -85,12 +96,17 @@ def entry() -> TheoremEntry:
         paper_claim="error O(1/(n H)) at every token with H heads and n tokens "
                     "(constant: unknown)",
         hypotheses=(sp.Lt(a, b, evaluate=False), sp.Ge(n, 2, evaluate=False),
-                    sp.Ge(H, 1, evaluate=False)),
-        conclusion=sp.Le(sp.Abs(N(y) - sp.Min(sp.Max(y, a), b)), C / (n * H)),
+                    sp.Ge(H, 1, evaluate=False), sp.Gt(kappa, 0, evaluate=False),
+                    sp.Eq(beta, kappa * H / delta**2, evaluate=False)),
+        conclusion=sp.Le(sp.Abs(N(y) - sp.Min(sp.Max(y, a), b)), bound),
         statement="with H heads and a token-wise affine map, every token is within "
-                  "O(1/(n H)) of Range_[a,b](w . x_k + t) (proved: an O(Delta) bound; "
-                  "the 1/H rate is open)",
-        obligations=obligations, construction=construct, a_priori_bound=None)
+                  "(Delta/H) (1/2 + C(kappa)) of Range_[a,b](w . x_k + t), Delta = "
+                  "(b - a)/(n - 1), C(kappa) = sum_{m>=1} m e^{-kappa m(m-1)}/(1 - "
+                  "e^{-kappa}) (1.5576 at kappa = 3): O(1/(n H)), proved for the "
+                  "construction in exact arithmetic for all n >= 2, H >= 1, kappa > 0 "
+                  "(T2.rate); a stored network adds its rounding (T2.rate-rounding, "
+                  "multi_head.rate_bound, checked on an instance by T2.rate-bound)",
+        obligations=obligations, construction=construct, a_priori_bound=bound)
 
 
 # -- construction (issue 4) ----------------------------------------------------------------
@@ -288,8 +304,8 @@ def a_priori_bound(built: Built, lo: np.ndarray, hi: np.ndarray) -> dict[str, An
 
     ``N`` is the stored binary64 network evaluated in exact real arithmetic and
     ``f = sum_i g_i Range_[a_i,b_i]`` the target of ``built.terms``.  The bound does not
-    decrease with H: it is ``O(Delta)``, not ``O(Delta/H)``; the O(1/(nH)) rate is a
-    certified measurement, not a consequence of this bound.
+    decrease with H: it is ``O(Delta)``, not ``O(Delta/H)``; the O(1/(nH)) bound is
+    :func:`rate_bound` (smaller for H >= 3 and kappa >= 1).
 
     Proof.  Fix term i with ``Delta = (b - a)/(n - 1)`` (exact), ``V_k = a + k Delta``, stored
     ``beta``, ``kappa_1 = beta Delta^2`` (exact), and head h with shift ``s_h = phi_h Delta``.
@@ -324,8 +340,41 @@ def a_priori_bound(built: Built, lo: np.ndarray, hi: np.ndarray) -> dict[str, An
     """
     from flint import arb
 
-    from certify.spec import latent_bounds
     from theorems.lemma_i import a_priori_bound_I3_arb
+
+    n, H = built.tokens, built.heads
+    ph = phases(H)
+    mean_phi = sum(abs(p) for p in ph) / H
+    i3 = shift = rnd = arb(0)
+    for term in _stored_terms(built, lo, hi):
+        delta, omega, eps, eps_v = term["delta"], term["omega"], term["eps"], term["eps_v"]
+        kappa1 = term["beta_built"] * delta * delta
+        c_delta = a_priori_bound_I3_arb(kappa1, delta)  # Delta c(kappa_1)
+        d_arb = arb(delta.numerator) / delta.denominator
+        scale = arb(abs(omega).numerator) / abs(omega).denominator * H
+        i3 += scale * c_delta
+        shift += scale * d_arb * arb(mean_phi.numerator) / mean_phi.denominator
+        rnd += scale * _head_rounding(eps, eps_v, c_delta, d_arb) + _coefficient_error(term, H)
+    total = i3 + shift + rnd
+    width = max(b - a for _, _, a, b in built.terms)
+    bound = _arb_up(total)
+    return {"i3_bound": _arb_up(i3), "shift_bound": _arb_up(shift),
+            "rounding_bound": _arb_up(rnd), "bound": bound,
+            "bound_times_nH": bound * (n - 1) * H / width}
+
+
+def _stored_terms(built: Built, lo: np.ndarray, hi: np.ndarray) -> list[dict[str, Any]]:
+    """Per target term, the exact numbers the bounds need (all Fractions).
+
+    ``delta`` = ``(b - a)/(n - 1)``; ``omega`` = the stored W_O of the term's first head;
+    ``omegas`` and ``betas`` = every head's stored W_O and ``-W_K[1]`` (the stored beta);
+    ``beta_built`` = ``built.betas[i]``; ``eps`` = the largest ``|stored score - ideal
+    score|`` over the term's heads, keys and the two ends of the exact latent range (the
+    ideal head has keys ``V_k + phi_h Delta`` exactly and that head's stored beta; the score
+    difference is affine in y); ``eps_v`` = ``max_k |V^_k - (a + k Delta)|``; and the term's
+    ``num``, ``den``, ``a``, ``b``.
+    """
+    from certify.spec import latent_bounds
 
     n, H = built.tokens, built.heads
     att = built.net.layers[1]
@@ -335,19 +384,21 @@ def a_priori_bound(built: Built, lo: np.ndarray, hi: np.ndarray) -> dict[str, An
     w_rows = np.tile(built.net.layers[0].weight[0], (n, 1)).reshape(n, d)
     ylo, yhi = latent_bounds(w_rows, bias[0], lo, hi)
     ph = phases(H)
-    mean_phi = sum(abs(p) for p in ph) / H
-    i3 = shift = rnd = arb(0)
+    out = []
     for i, (num, den, a, b) in enumerate(built.terms):
         fa = Fraction(a)
         delta = (Fraction(b) - fa) / (n - 1)
         V_ideal = [fa + k * delta for k in range(n)]
         eps_v = max(abs(Fraction(float(v)) - q) for v, q in zip(bias[2 + 2 * G + i], V_ideal))
         eps = Fraction(0)
+        betas, omegas = [], []
         for h, phi in enumerate(ph):
             g = i * H + h
             W_K = att.heads[g].W_K
             b2, bq = Fraction(float(W_K[0, 2 + 2 * g])), Fraction(float(W_K[1, 3 + 2 * g]))
             beta = -bq
+            betas.append(beta)
+            omegas.append(Fraction(float(att.heads[g].W_O[0, 0])))
             for k in range(n):
                 K = V_ideal[k] + phi * delta
                 Ks, K2s = Fraction(float(bias[2 + 2 * g, k])), Fraction(float(bias[3 + 2 * g, k]))
@@ -355,20 +406,94 @@ def a_priori_bound(built: Built, lo: np.ndarray, hi: np.ndarray) -> dict[str, An
                     stored = b2 * Ks * y + bq * K2s
                     ideal = beta * (2 * K * y - K * K)
                     eps = max(eps, abs(stored - ideal))
-        omega = Fraction(float(att.heads[i * H].W_O[0, 0]))
-        kappa1 = Fraction(float(built.betas[i])) * delta * delta
-        c_delta = a_priori_bound_I3_arb(kappa1, delta)  # Delta c(kappa_1)
+        out.append({"num": num, "den": den, "a": a, "b": b, "delta": delta,
+                    "omega": omegas[0], "omegas": omegas, "betas": betas,
+                    "beta_built": Fraction(float(built.betas[i])), "eps": eps,
+                    "eps_v": eps_v})
+    return out
+
+
+def _head_rounding(eps: Fraction, eps_v: Fraction, c_delta: Any, d_arb: Any) -> Any:
+    """``eps_V + (e^{2 eps} - 1) (Delta c(kappa_1) + Delta/2)``: stored head minus ideal head
+    (T1.rounding), as an Arb ball; ``c_delta`` encloses ``Delta c(kappa_1)``."""
+    from flint import arb
+
+    e2 = (2 * arb(eps.numerator) / eps.denominator).exp() - 1
+    return arb(eps_v.numerator) / eps_v.denominator + e2 * (c_delta + d_arb / 2)
+
+
+def _coefficient_error(term: dict[str, Any], heads: int) -> Any:
+    """``|H omega - g| max(|a|, |b|)``: the stored W_O against ``g/H``, as an Arb ball."""
+    from flint import arb
+
+    coef_err = abs(heads * term["omega"] - Fraction(term["num"], term["den"]))
+    return arb(coef_err.numerator) / coef_err.denominator * max(abs(term["a"]), abs(term["b"]))
+
+
+def rate_bound(built: Built, lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
+    """Our proved O(Delta/H) bound of ``sup_{X in [lo, hi]} max_k |N(X)_k - f(y_k)|``.
+
+    ``N`` is the stored binary64 network evaluated in exact real arithmetic and
+    ``f = sum_i g_i Range_[a_i,b_i]`` the target of ``built.terms``.
+
+    Proof (T2.rate-rounding).  Fix term i, its stored output weight omega (the same for its H
+    heads) and stored beta (the same for its H heads), ``Delta = (b - a)/(n - 1)`` and
+    ``kappa_eff = beta Delta^2/H`` (exact).  The *ideal* heads have keys
+    ``V_k + phi_h Delta`` and values ``V_k`` exactly and the stored beta: they are the T2
+    template with kappa = kappa_eff, so T2.rate gives ``|sum_h o_h - H Range| <= Delta (1/2 +
+    C(kappa_eff))``.  Each stored head is within ``rho = eps_V + (e^{2 eps} - 1) Delta
+    (c(kappa_1) + 1/2)`` of its ideal head (T1.rounding, ``kappa_1 = beta Delta^2``; eps and
+    eps_V as in :func:`a_priori_bound`), and ``sum_h omega o^_h - g Range = omega sum_h
+    (o^_h - o_h) + omega (sum_h o_h - H Range) + (H omega - g) Range``.  Summing over the
+    terms gives ``bound``.
+
+    Parameters
+    ----------
+    built : Built
+        From :func:`construct` or :func:`construct_terms`.
+    lo, hi : arrays of shape (d, n)
+        The domain.
+
+    Returns
+    -------
+    dict
+        ``template_bound`` (``sum_i |omega_i| Delta_i (1/2 + C(kappa_eff))``),
+        ``rounding_bound`` (the stored-number terms), ``bound`` (their sum), each the
+        smallest binary64 number above an Arb enclosure; ``constant`` (``1/2 + C`` of the
+        first term, rounded up) and ``bound_times_nH`` = ``bound (n - 1) H / max_i (b_i -
+        a_i)`` in float.
+
+    Raises
+    ------
+    ValueError
+        If the heads of a term do not share one stored W_O and one stored beta (the
+        theorem is about such heads).
+    """
+    from flint import arb
+
+    from theorems.lemma_i import a_priori_bound_I3_arb
+    from theorems.t2_rate import rate_constant_arb
+
+    n, H = built.tokens, built.heads
+    template = rnd = arb(0)
+    constants = []
+    for term in _stored_terms(built, lo, hi):
+        if len(set(term["omegas"])) != 1 or len(set(term["betas"])) != 1:
+            raise ValueError("rate_bound needs one W_O and one beta per target term")
+        delta, omega, beta = term["delta"], term["omega"], term["betas"][0]
+        if not beta > 0:
+            raise ValueError("rate_bound needs beta > 0")
+        const = rate_constant_arb(beta * delta * delta / H)  # 1/2 + C(kappa_eff)
+        constants.append(const)
         d_arb = arb(delta.numerator) / delta.denominator
-        scale = arb(abs(omega).numerator) / abs(omega).denominator * H
-        i3 += scale * c_delta
-        shift += scale * d_arb * arb(mean_phi.numerator) / mean_phi.denominator
-        e2 = (2 * arb(eps.numerator) / eps.denominator).exp() - 1
-        rho = arb(eps_v.numerator) / eps_v.denominator + e2 * (c_delta + d_arb / 2)
-        coef_err = abs(H * omega - Fraction(num, den))
-        rnd += scale * rho + arb(coef_err.numerator) / coef_err.denominator * max(abs(a), abs(b))
-    total = i3 + shift + rnd
+        w_arb = arb(abs(omega).numerator) / abs(omega).denominator
+        template += w_arb * d_arb * const
+        c_delta = a_priori_bound_I3_arb(beta * delta * delta, delta)
+        rnd += (w_arb * H * _head_rounding(term["eps"], term["eps_v"], c_delta, d_arb)
+                + _coefficient_error(term, H))
+    total = template + rnd
     width = max(b - a for _, _, a, b in built.terms)
     bound = _arb_up(total)
-    return {"i3_bound": _arb_up(i3), "shift_bound": _arb_up(shift),
-            "rounding_bound": _arb_up(rnd), "bound": bound,
+    return {"template_bound": _arb_up(template), "rounding_bound": _arb_up(rnd),
+            "bound": bound, "constant": _arb_up(constants[0]),
             "bound_times_nH": bound * (n - 1) * H / width}

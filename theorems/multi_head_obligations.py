@@ -23,10 +23,12 @@ Network columns ``0..n-1`` are the tokens (the tokens are the anchors: p = n).
 General obligations: the symbolic template T2.sym-* of :mod:`theorems.symbolic` (scores,
 ``beta Delta^2 = kappa H``, phases, the interleaving of the hardmax jumps into a grid of
 step Delta/H, the head average), T2.range-lipschitz and T2.assembly (the derivation of
-:func:`theorems.multi_head.a_priori_bound` from I3, the shift and the rounding lemma).
-T2.conformance compares the network with the template at the instance's exact parameters,
-independently of :func:`theorems.multi_head.phases` and of the stored ``betas``; the other
-network checks use :func:`intended`.
+:func:`theorems.multi_head.a_priori_bound` from I3, the shift and the rounding lemma), and the
+O(Delta/H) chain of :mod:`theorems.t2_rate` (T2.rate-staircase, T2.rate-head,
+T2.rate-spacing, T2.rate-series, T2.rate, T2.rate-rounding).  T2.conformance compares the
+network with the template at the instance's exact parameters, independently of
+:func:`theorems.multi_head.phases` and of the stored ``betas``; the other network checks use
+:func:`intended`.
 
 Proof of T2.bound from the obligations.  By T2.reduction output k is ``o(y_k)`` for one
 function o of one variable (the same for every k, as every key and value is positional), so
@@ -36,8 +38,11 @@ head h is the Lemma I head with keys ``K^^h``, values ``V^`` and output weight `
 I3 at ``y - phi_h Delta``, the shift, and the rounding of every stored number).  T2.bound
 verifies that bound on the instance by interval branch and bound on the network's exact
 output; T2.certificate asks the independent checker to accept an engine certificate.
-The paper's O(1/(n H)) rate is *not* a consequence of this bound (it does not decrease with
-H): T2.rate stays open.
+
+The paper's O(1/(n H)) rate is T2.rate, proved for all n >= 2, H >= 1, kappa > 0 for the
+template in exact arithmetic; :func:`theorems.multi_head.rate_bound` adds the rounding of a
+stored network (T2.rate-rounding), and T2.rate-bound verifies that bound on the instance
+the same way as T2.bound.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ import numpy as np
 import sympy as sp
 
 from theorems.lemma_i import range_expr
-from theorems.multi_head import ID, Built, a_priori_bound, construct, phases
+from theorems.multi_head import ID, Built, a_priori_bound, construct, phases, rate_bound
 from theorems.obligations import (
     Case,
     Claim,
@@ -59,7 +64,6 @@ from theorems.obligations import (
     Inequality,
     Instance,
     Obligation,
-    Open,
     Reduction,
     at_least,
     equal,
@@ -348,6 +352,28 @@ def stated_bound(inst: T2Instance) -> sp.Rational:
                                 np.asarray(inst.hi, float))["bound"])
 
 
+def _error_cases(inst: T2Instance, built: Built, bound: sp.Expr) -> tuple[Case, ...]:
+    """``+-(o_k(y) - Range(y)) <= bound`` for every token k over the exact range of ``y_k``.
+
+    ``o_k`` is the exact output of the stored network written as ``sum_h sum_j (omega_h V_j -
+    Range(y)/H_tot) / sum_i exp(s_hi - s_hj)`` (each head's softmax weights sum to 1;
+    ``H_tot`` is the network's number of heads).
+    """
+    a, b = exact(inst.a), exact(inst.b)
+    f = range_expr(y_s, a, b)
+    cases = []
+    for k in range(inst.n):
+        scores, values = _line_functions(inst, built, k)
+        G = len(scores)
+        err = sp.Add(*[(values[h][j] - f / G) / sp.Add(*[sp.exp(si - sj) for si in scores[h]])
+                       for h in range(G) for j, sj in enumerate(scores[h])])
+        lo, hi = y_range(inst, k)
+        box = ((y_s, lo, hi),)
+        cases += [Case(err, box, bound, f"token {k} upper"),
+                  Case(-err, box, bound, f"token {k} lower")]
+    return tuple(cases)
+
+
 def bound_obligation(inst: T2Instance, built: Built | None = None) -> Obligation:
     """The proved a-priori bound holds on this network, by interval branch and bound on y.
 
@@ -369,22 +395,11 @@ def bound_obligation(inst: T2Instance, built: Built | None = None) -> Obligation
     """
     built = inst.build() if built is None else built
     bound = stated_bound(inst)
-    a, b = exact(inst.a), exact(inst.b)
-    f = range_expr(y_s, a, b)
-    cases = []
-    for k in range(inst.n):
-        scores, values = _line_functions(inst, built, k)
-        G = len(scores)
-        err = sp.Add(*[(values[h][j] - f / G) / sp.Add(*[sp.exp(si - sj) for si in scores[h]])
-                       for h in range(G) for j, sj in enumerate(scores[h])])
-        lo, hi = y_range(inst, k)
-        box = ((y_s, lo, hi),)
-        cases += [Case(err, box, bound, f"token {k} upper"),
-                  Case(-err, box, bound, f"token {k} lower")]
+    cases = _error_cases(inst, built, bound)
     return Obligation(
         "T2.bound", f"|N(X)_k - Range(y_k)| <= {float(bound):.6g} (the proved O(Delta) bound "
         "a_priori_bound: Delta c(kappa H) + Delta mean|phi_h| + rounding) for every X in the "
-        "box (via T2.reduction: for every y in the range of y_k)", Inequality(tuple(cases)))
+        "box (via T2.reduction: for every y in the range of y_k)", Inequality(cases))
 
 
 def certificate_obligation(inst: T2Instance = REGISTRY_INSTANCE) -> Obligation:
@@ -414,21 +429,60 @@ def certificate_obligation(inst: T2Instance = REGISTRY_INSTANCE) -> Obligation:
                                       f"kappa={inst.kappa:g}"))
 
 
-def rate_obligation() -> Obligation:
-    """The paper's O(1/(n H)) rate: open.
+def stated_rate_bound(inst: T2Instance) -> sp.Rational:
+    """The proved O(Delta/H) bound of the intended network, as an exact rational.
+
+    Parameters
+    ----------
+    inst : T2Instance
+
+    Returns
+    -------
+    sympy.Rational
+        ``rate_bound(inst.build(), lo, hi)["bound"]`` (a binary64 number above an Arb
+        enclosure of ``Delta (1/2 + C(kappa_eff))`` plus the rounding terms;
+        :func:`theorems.multi_head.rate_bound`), taken exactly.
+    """
+    return exact(rate_bound(inst.build(), np.asarray(inst.lo, float),
+                            np.asarray(inst.hi, float))["bound"])
+
+
+def rate_bound_obligation(inst: T2Instance, built: Built | None = None) -> Obligation:
+    """The proved O(Delta/H) bound holds on this network, by interval branch and bound on y.
+
+    Parameters
+    ----------
+    inst : T2Instance
+    built : Built, optional
+        The network to check (default ``inst.build()``); the bound is always that of the
+        intended network (:func:`stated_rate_bound`).
 
     Returns
     -------
     Obligation
-        T2.rate, of kind ``open``.  Only the O(Delta) bound of T2.bound is proved; the 1/H
-        factor is measured by certified sweeps (``tests/test_multi_head.py``), not proved.
+        T2.rate-bound, of kind ``inequality`` (instance): for every token k and every y in
+        the exact range of ``y_k``, ``|o_k(y) - Range_[a,b](y)| <= stated_rate_bound(inst)``.
+        No sampling.
     """
+    built = inst.build() if built is None else built
+    bound = stated_rate_bound(inst)
     return Obligation(
-        "T2.rate", "sup error <= C (b - a)/((n - 1) H) with C independent of n and H (the "
-        "paper's O(1/(n H)))",
-        Open("not proved: only the O(Delta) = O(1/n) bound (T2.bound) is proved, and it does "
-             "not decrease with H; the 1/H factor is measured by certified sweeps "
-             "(U (n - 1) H/(b - a) ~ 0.079 at kappa = 3), not proved"))
+        "T2.rate-bound", f"|N(X)_k - Range(y_k)| <= {float(bound):.6g} (the proved O(Delta/H) "
+        "bound rate_bound: Delta (1/2 + C(kappa_eff)) + rounding) for every X in the box (via "
+        "T2.reduction: for every y in the range of y_k)",
+        Inequality(_error_cases(inst, built, bound)))
+
+
+def rate_obligation() -> Obligation:
+    """The paper's O(1/(n H)) rate with our constant: :func:`theorems.t2_rate.rate_obligation`.
+
+    Returns
+    -------
+    Obligation
+        T2.rate, of kind ``identity`` (general).
+    """
+    from theorems import t2_rate
+    return t2_rate.rate_obligation()
 
 
 def conformance_obligation(inst: T2Instance, built: Built | None = None) -> Obligation:
@@ -488,7 +542,8 @@ T2_USES: dict[str, tuple[str, ...]] = {
     "T2.bound": ("T2.assembly", "T2.conformance", "T2.construction", "T2.head-average",
                  "T2.cancellation", "T2.reduction"),
     "T2.certificate": ("T2.conformance",),
-    "T2.rate": ("T2.sym-interleave", "T2.sym-kappa", "T2.bound"),
+    "T2.rate-bound": ("T2.rate-rounding", "T2.conformance", "T2.construction",
+                      "T2.head-average", "T2.cancellation", "T2.reduction"),
 }
 
 
@@ -508,25 +563,28 @@ def t2_obligations(inst: T2Instance = REGISTRY_INSTANCE, built: Built | None = N
     Returns
     -------
     list of Obligation
-        T2.construction, T2.head-average, T2.cancellation, T2.reduction, T2.bound,
-        [T2.certificate,] T2.rate (open).
+        The general obligations (T2.sym-*, T2.range-lipschitz, T2.assembly, T2.rate-*,
+        T2.rate), then the checks of ``built`` (T2.conformance, T2.construction,
+        T2.head-average, T2.cancellation, T2.reduction, T2.bound, T2.rate-bound), then
+        [T2.certificate].
     """
     import dataclasses
 
-    from theorems import symbolic
+    from theorems import symbolic, t2_rate
     from theorems.single_head_obligations import _construction_failed
 
-    obs = symbolic.t2_symbolic_obligations() + assembly_obligations()
+    obs = (symbolic.t2_symbolic_obligations() + assembly_obligations()
+           + t2_rate.rate_obligations())
     try:
         built = inst.build() if built is None else built
         obs.append(conformance_obligation(inst, built))
         obs += construction_obligations(inst, built)
-        obs += [reduction_obligation(inst, built), bound_obligation(inst, built)]
+        obs += [reduction_obligation(inst, built), bound_obligation(inst, built),
+                rate_bound_obligation(inst, built)]
     except Exception as exc:  # a crashing construction is a failed obligation, not a crash
         obs.append(_construction_failed("T2.construct", exc))
     if with_certificate:
         obs.append(certificate_obligation(inst))
-    obs.append(rate_obligation())
     return [dataclasses.replace(ob, uses=T2_USES[ob.id]) if ob.id in T2_USES else ob
             for ob in obs]
 

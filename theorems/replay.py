@@ -15,8 +15,11 @@ re-checks every node from its exported payload alone:
   it counts as an instance node (it can never make anything "proved");
 * ``open``: stays open.
 
-The standings (:mod:`theorems.proof_dag`) are then recomputed and must equal the exported
-ones, node by node and theorem by theorem.  Any difference, a node that fails, or a scope
+An identity node whose facts name ``bound:<id>`` symbols is an *entailment*: its conclusion
+must be its entailment's bound with every ``bound:<id>`` replaced by the bound node ``<id>``
+exports (:func:`check_entailments`), so a combination step states exactly what its premises
+prove.  The standings (:mod:`theorems.proof_dag`) are then recomputed and must equal the
+exported ones, node by node and theorem by theorem.  Any difference, a node that fails, or a scope
 that its kind cannot have rejects the export.
 """
 
@@ -67,6 +70,8 @@ _SCOPES_OF = {"identity": {"general"}, "inequality": {"general", "box", "instanc
 _SUCCESS = {"identity": "proved-symbolic", "inequality": "verified-interval",
             "construction": "proved-symbolic", "reduction": "proved-symbolic",
             "instance": "verified-interval", "open": "open"}
+#: Prefix of the symbols by which an entailment names the bound a premise node exports.
+BOUND_PREFIX = "bound:"
 _FRACTION = re.compile(r"^-?[0-9]{1,4000}/[0-9]{1,4000}$")
 MAX_COVER_NODES = 2_000_000
 
@@ -279,6 +284,89 @@ def _replay_node(node: dict, where: str) -> tuple[str, str]:
     raise Rejected(f"{where}: unknown kind {kind!r}")
 
 
+def _labelled(node: dict, prefix: str) -> list[dict]:
+    return [f for f in node["payload"]["facts"] if f["label"].startswith(prefix)]
+
+
+def exported_bound(node: dict, where: str) -> sp.Basic:
+    """The bound an identity node exports: the common left side of its ``conclusion`` facts."""
+    if node["kind"] != "identity":
+        raise Rejected(f"{where}: a premise must be an identity node")
+    sides = [_expr(f["lhs"], where) for f in _labelled(node, "conclusion")]
+    if not sides or any(x != sides[0] for x in sides):
+        raise Rejected(f"{where}: no common conclusion bound")
+    return sides[0]
+
+
+def check_entailments(nodes: dict[str, dict]) -> int:
+    """Check every entailment node against the bounds its premises export.
+
+    A node is an entailment when its facts mention a symbol ``bound:<id>``.  Then: every
+    such id is among the node's uses and is an identity node with facts labelled
+    ``conclusion...`` sharing one left side (the bound it exports); the node's facts
+    labelled ``entailment...`` share one left side E (its bound in terms of the premises'
+    bounds); and its one fact labelled exactly ``conclusion`` is an equation ``B == R``
+    without ``bound:`` symbols, with ``R - E[bound:<id> := exported bound of <id>]`` reduced
+    to 0 by sympy.  The facts themselves are re-proved by the identity replay.
+
+    Parameters
+    ----------
+    nodes : dict
+        Exported nodes by id (already key-checked).
+
+    Returns
+    -------
+    int
+        The number of entailment nodes checked.
+
+    Raises
+    ------
+    Rejected
+        With the first violated rule.
+    """
+    from theorems.obligations import is_zero
+
+    count = 0
+    for nid, node in nodes.items():
+        if node["kind"] != "identity" or BOUND_PREFIX not in json.dumps(node["payload"]):
+            continue
+        where = f"node {nid}"
+        facts = node["payload"]["facts"]
+        if not isinstance(facts, list):
+            raise Rejected(f"{where}: facts must be a list")
+        names = set()
+        for f in facts:
+            for key in ("lhs", "rhs", "certificate", "at"):
+                e = _expr(f[key], where, optional=True)
+                if e is not None:
+                    names |= {s.name[len(BOUND_PREFIX):] for s in e.free_symbols
+                              if isinstance(s, sp.Symbol) and s.name.startswith(BOUND_PREFIX)}
+        if not names:
+            continue
+        missing = sorted(u for u in names if u not in node["uses"] or u not in nodes)
+        if missing:
+            raise Rejected(f"{where}: entailment premise(s) {missing} not among its uses")
+        ent = [_expr(f["lhs"], where) for f in _labelled(node, "entailment")]
+        if not ent or any(x != ent[0] for x in ent):
+            raise Rejected(f"{where}: no common entailment bound")
+        concl = [f for f in facts if f["label"] == "conclusion"]
+        if len(concl) != 1 or concl[0]["relation"] != "==":
+            raise Rejected(f"{where}: an entailment needs one equation labelled conclusion")
+        rhs = _expr(concl[0]["rhs"], where)
+        lhs = _expr(concl[0]["lhs"], where)
+        if any(s.name.startswith(BOUND_PREFIX) for s in (lhs.free_symbols | rhs.free_symbols)
+               if isinstance(s, sp.Symbol)):
+            raise Rejected(f"{where}: the conclusion still names a premise bound")
+        sub = {s: exported_bound(nodes[s.name[len(BOUND_PREFIX):]], f"{where} premise {s.name}")
+               for s in ent[0].free_symbols
+               if isinstance(s, sp.Symbol) and s.name.startswith(BOUND_PREFIX)}
+        if not is_zero(rhs - ent[0].subs(sub)):
+            raise Rejected(f"{where}: the conclusion is not the entailment at the premises' "
+                           "bounds")
+        count += 1
+    return count
+
+
 def replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
     """Re-check an export.
 
@@ -341,6 +429,7 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
                            f"{status!r} ({detail})"), counts
         if status == "failed":
             return False, f"{where} failed: {detail}", counts
+    counts["entailments"] = check_entailments(nodes)
     stand = standings({nid: (replayed[nid], n["scope"], tuple(n["uses"]))
                        for nid, n in nodes.items()})
     for nid, n in nodes.items():
@@ -356,4 +445,5 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         info["theorems"][t["id"]] = st
     summary = ", ".join(f"{k}: {v}" for k, v in info["theorems"].items())
     return True, (f"{counts['replayed']} node(s) re-checked, {counts['instance-not-replayed']} "
-                  f"instance node(s) taken from the export; {summary}"), info
+                  f"instance node(s) taken from the export, {counts['entailments']} "
+                  f"entailment(s) matched to their premises; {summary}"), info
