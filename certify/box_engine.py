@@ -9,8 +9,13 @@ each evaluated box contains the exact box of its node.
 
 Modes, as for the latent-scalar engine (:mod:`certify.engine`): ``prove`` splits until every
 leaf's bound is <= epsilon, and stops at a confirmed counterexample; ``measure`` splits
-until every leaf's bound is <= (1 + SAFETY tol) times the best witness lower bound.
-The engine searches and need not be trusted; :mod:`certify.check` re-verifies every leaf.
+until every leaf's bound is <= (1 + SAFETY tol) times the best witness lower bound, or
+below the *measure floor* ``F = 2^-40 S`` (:func:`scale_lower`: ``S`` is the largest
+``|f_k|`` at the domain's reference points).  A measure run whose bounds all end below
+the floor claims ``sup error <= U`` with ``U <= F`` (the error is negligible against the
+target's values, and may be 0, so no ratio ``U/L`` exists).
+The engine searches and need not be trusted; :mod:`certify.check` re-verifies every leaf
+and recomputes the floor from the target.
 
 Budgets (:func:`certify.engine.run_limits`): a run stops, not certified, before a level
 whose boxes would exceed ``max_boxes`` evaluations, and between the waves of a level once
@@ -19,6 +24,7 @@ its timeout has passed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,6 +42,10 @@ SAFETY = 0.9
 #: Relative room left between the engine's leaf bounds and the claim, for the checker.
 SLACK = 2.0 ** -16
 DEFAULT_MAX_BOXES = 20_000_000
+#: The measure floor is FLOOR_FRACTION times the scale S of the target's values.
+FLOOR_FRACTION = Fraction(1, 2 ** 40)
+#: Above this many input variables the reference points are the domain's centre alone.
+CORNER_LIMIT = 10
 
 
 @dataclass
@@ -65,6 +75,62 @@ class BoxResult:
     counterexample: dict | None = None
     #: a run stopped by its budget: the best enclosure found so far (engine's, unchecked).
     partial: tuple[float, float] | None = None
+    #: measure mode, a claim that holds by the measure floor: a binary64 number ``<= F =
+    #: 2^-40 S`` (the engine's own lower bound of F); ``upper`` is then at most half of it.
+    floor: float | None = None
+
+
+def reference_boxes(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float boxes ``(K, D)`` containing the domain's reference points, one box each.
+
+    The reference points of the domain ``[lo, hi]`` are its centre ``(lo + hi) / 2``
+    (exact) and, when ``D <= CORNER_LIMIT``, its ``2^D`` corners.  A corner is a float
+    point; the centre's box is the point itself where the midpoint is a float, else the
+    two floats around it (rounded from the exact rational midpoint).
+    """
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    mids = [(Fraction(float(a)) + Fraction(float(b))) / 2 for a, b in zip(lo, hi)]
+    rows_lo = [np.array([_float_down(q) for q in mids], dtype=float)]
+    rows_hi = [np.array([_float_up(q) for q in mids], dtype=float)]
+    if len(lo) <= CORNER_LIMIT:
+        for corner in itertools.product(*zip(lo, hi)):
+            rows_lo.append(np.array(corner))
+            rows_hi.append(np.array(corner))
+    return np.stack(rows_lo), np.stack(rows_hi)
+
+
+def scale_lower(target, lo: np.ndarray, hi: np.ndarray) -> float:
+    """A float ``<= S``, the scale of the target's values that sets the measure floor.
+
+    ``S = max_k max_p |f_k(p)|`` over the output entries k and the domain's reference
+    points p (:func:`reference_boxes`); ``target`` is one target enclosure for every
+    output entry, or a list with one per entry.  Each ``f_k(p)`` is enclosed by the engine's
+    rigorous target enclosure; a point whose enclosure contains 0 (or fails) contributes
+    0, so the result is a lower bound of S, and 0 when nothing positive is proved.
+    """
+    plo, phi = reference_boxes(lo, hi)
+    targets = target if isinstance(target, list) else [target]
+    best = 0.0
+    with np.errstate(all="ignore"):
+        for t in targets:
+            flo, fhi = t.value(plo, phi)
+            low = np.maximum(np.maximum(flo, -fhi), 0.0)
+            low = np.where(np.isfinite(low), low, 0.0)  # NaN or an unbounded enclosure
+            if low.size:
+                best = max(best, float(np.max(low)))
+    return best
+
+
+def _float_down(q: Fraction) -> float:
+    """The largest binary64 number ``<= q`` (q within range)."""
+    f = float(q)
+    return f if Fraction(f) <= q else math.nextafter(f, -math.inf)
+
+
+def _float_up(q: Fraction) -> float:
+    """The smallest binary64 number ``>= q`` (q within range)."""
+    f = float(q)
+    return f if Fraction(f) >= q else math.nextafter(f, math.inf)
 
 
 def encode_tree(cover: BoxCover) -> tuple[str, list[float]]:
@@ -129,6 +195,12 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
     :data:`DEFAULT_MAX_BOXES`) and ``timeout`` (seconds) bound the search (default: the
     enclosing :func:`certify.engine.run_limits`); a run that reaches them is not certified
     and ``partial`` holds the best ``(L, U)`` found (engine bounds).
+
+    In measure mode the claim holds if ``U <= (1 + tol) L``, or else if every bound ends
+    below the measure floor: with ``S_e`` the engine's lower bound of S
+    (:func:`scale_lower`), the claim is then ``U = 2^-41 S_e`` rounded down, and
+    ``floor`` is ``2^-40 S_e`` rounded down.  The checker accepts ``U <= 2^-40 S_c`` with
+    its own lower bound ``S_c`` of S; the factor 2 leaves room for its rounding.
     """
     start = time.perf_counter()
     limits = current_limits(max_boxes, timeout)
@@ -144,7 +216,15 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
     scale = max([abs(o.const[0]) + abs(o.const[1]) for o in outputs] + [
         float(np.max(np.abs(ph.Vmin)) + np.max(np.abs(ph.Vmax))) for o in outputs
         for ph in o.heads] + [1e-300])
+    # An absolute part of the room left for the checker's rounding, for errors near zero.
     floor = scale * 2.0 ** -44
+    # The measure floor: a claim of at most half the engine's own lower bound of F.
+    s_low = scale_lower(target, lo, hi) if mode == "measure" else 0.0
+    floor_low = _float_down(FLOOR_FRACTION * Fraction(s_low))
+    floor_claim = _float_down(FLOOR_FRACTION * Fraction(s_low) / 2)
+    # Leaves at most ``below`` give, with the room added at the end, a claim <= floor_claim.
+    below = max(0.0, (floor_claim - floor) / (1 + SLACK))
+    absolute = max(floor, below)
     active = [(k, np.array([1], dtype=np.int64), lo[None, :].astype(float),
                hi[None, :].astype(float), np.zeros(1, dtype=np.int64), np.full(1, np.inf))
               for k in range(len(outputs))]
@@ -171,6 +251,8 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
             # Boxes whose zeroth-order bound already meets the current threshold skip the
             # centred form (the threshold only grows in measure mode, so they stay leaves).
             guess = (epsilon if mode == "prove" else best * (1 + SAFETY * tol)) / (1 + SLACK)
+            if mode == "measure":
+                guess = max(guess, absolute)
             for pos, (k, ids, blo, bhi, depth, _) in enumerate(active):
                 size = _block(outputs[k])
                 chunks = [(k, blo[s:s + size], bhi[s:s + size], guess)
@@ -201,9 +283,10 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
             if mode == "prove":
                 threshold -= floor
             if mode == "measure":
-                # An absolute floor ends the search where the error is negligible (e.g. an
-                # exactly representable target): such a run reports no measure claim.
-                threshold = max(threshold, floor)
+                # The measure floor ends the search where the error is negligible against
+                # the target's values, or 0 (a constant or exactly represented target),
+                # where the relative threshold alone would split to the depth limit.
+                threshold = max(threshold, absolute)
             nxt = []
             for k, ids, blo, bhi, depth, u, contrib in results:
                 done = u <= threshold
@@ -249,12 +332,12 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
         message += (f"; best so far: sup error in [{lower:.6g}, {so_far:.6g}] (engine "
                     f"bounds, not checked)" if math.isfinite(so_far) else
                     f"; best so far: sup error >= {lower:.6g}, no upper bound yet")
-    upper = max(c.upper() for c in covers)
+    largest = max(c.upper() for c in covers)
     # Room for the checker's independent rounding: relative, plus an absolute part for
     # errors near zero.
-    upper = (float(iv.up(np.float64(upper * (1 + SLACK / 2) + floor)))
-             if math.isfinite(upper) else upper)
-    holds, counterexample = ok, None
+    upper = (float(iv.up(np.float64(largest * (1 + SLACK / 2) + floor)))
+             if math.isfinite(largest) else largest)
+    holds, counterexample, floor_used = ok, None, None
     if mode == "prove":
         holds = False
         if message == "counterexample":
@@ -268,13 +351,22 @@ def certify_boxes(outputs: list[PreparedOutput], target: TargetEnclosure, lo: np
             holds = math.isfinite(upper) and Fraction(upper) <= Fraction(epsilon)
             message = "holds" if holds else "bound above epsilon"
     elif ok:
+        # exact rational comparisons, as the checker makes them
         holds = math.isfinite(upper) and Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower)
+        if not holds and floor_claim > 0 and math.isfinite(upper) \
+                and Fraction(upper) <= Fraction(floor_claim):
+            # Every bound is below the floor: claim half the engine's floor, which leaves
+            # the checker room for its own rounding of the boxes and of S.
+            upper, holds, floor_used = floor_claim, True, floor_low
         message = "holds" if holds else "tolerance not reached"
-        if not holds and upper <= floor * (1 + SLACK):
+        if not holds and largest <= absolute:
+            why = ("|f| has no positive lower bound at the domain's centre and corners, so "
+                   "there is no measure floor" if s_low == 0 else
+                   "the measure floor 2^-40 S is below the network's rounding")
             message = (f"the error is at most {upper:.3g} everywhere, with no positive lower "
-                       f"bound to measure against; use mode prove with an epsilon")
+                       f"bound to measure against ({why}); use mode prove with an epsilon")
     return BoxResult(holds, lower, upper, covers, x, best_k, evaluated,
-                     time.perf_counter() - start, message, counterexample, partial)
+                     time.perf_counter() - start, message, counterexample, partial, floor_used)
 
 
 def witness_lower(out: PreparedOutput, target: TargetEnclosure, x: np.ndarray) -> float:

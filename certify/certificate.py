@@ -77,7 +77,7 @@ def cover_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     first: dict[tuple, int] = {}
     for j, e in enumerate(entries):
-        key = (e["y_lo"], e["y_hi"], e["tree"], tuple(e["bounds"]))
+        key = (e["y_lo"], e["y_hi"], e["tree"], np.array(e["bounds"], dtype=np.float64).tobytes())
         if key in first:
             out.append({"token": e["token"], "row": e["row"], "same_as": first[key]})
             continue
@@ -96,13 +96,19 @@ def build_certificate(theorem: str, target: dict, lo: np.ndarray, hi: np.ndarray
                       result: Result, mode: str, tol: float, epsilon: float | None
                       ) -> dict[str, Any]:
     cover = []
+    # Outputs that shared one search (every token of T2) have equal leaves: encode once.
+    encoded: dict[tuple[bytes, bytes, bytes], tuple[str, list[float]]] = {}
     for out in result.outputs:
         depth = np.concatenate(out.leaves_depth)
         index = np.concatenate(out.leaves_index)
         bound = np.concatenate(out.leaves_bound)
-        tree, order = encode_tree(depth, index)
+        key = (depth.tobytes(), index.tobytes(), bound.tobytes())
+        if key not in encoded:
+            tree, order = encode_tree(depth, index)
+            encoded[key] = tree, [float(b) for b in bound[order]]
+        tree, bounds = encoded[key]
         cover.append({"token": out.token, "row": out.row, "y_lo": out.Ylo, "y_hi": out.Yhi,
-                      "tree": tree, "bounds": [float(b) for b in bound[order]]})
+                      "tree": tree, "bounds": bounds})
     cover = cover_entries(cover)
     wout = result.outputs[result.witness_output]
     return {

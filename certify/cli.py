@@ -394,6 +394,19 @@ def _resources_text(res: dict[str, Any], bound: dict[str, Any]) -> str:
             f"  proved a-priori bound {bound['bound']:.6g}")
 
 
+def _box_claim(result, spec, ratio: float | None) -> str:
+    """The claim line of an input-box certification that holds (theorem uap or composed)."""
+    if spec.mode == "prove":
+        return f"sup error <= {result.upper:.6g} <= epsilon = {spec.epsilon:.6g}"
+    floor = getattr(result, "floor", None)
+    if floor is not None:
+        # every bound is below the measure floor: there is no ratio U/L to report
+        return (f"sup error <= {result.upper:.6g} (below the measure floor 2^-40 S >= "
+                f"{floor:.6g}, S the largest |f| at the domain's centre and corners: the "
+                f"error is negligible, no ratio U/L)")
+    return f"sup error in [{result.lower:.6g}, {result.upper:.6g}] (U/L = {ratio:.5f})"
+
+
 def _certify_uap(args, spec) -> int:
     from certify.network import canonical_json
     from certify.pipeline import build_uap, certify_uap
@@ -419,15 +432,15 @@ def _certify_uap(args, spec) -> int:
         "seconds": round(result.seconds, 3), "message": result.message, "certificate": None}
     if result.counterexample:
         info["counterexample"] = result.counterexample
+    floor = getattr(result, "floor", None)  # a ridge result (mode prove) has none
+    if floor is not None:
+        info["floor"] = floor
     if cert is not None and args.out:
         _write_new(args.out, canonical_json(cert) + "\n", args.force)
         info["certificate"] = args.out
     route = built.construction["route"]
     if result.holds:
-        claim = (f"sup error <= {result.upper:.6g} <= epsilon = {spec.epsilon:.6g}"
-                 if spec.mode == "prove" else
-                 f"sup error in [{result.lower:.6g}, {result.upper:.6g}]"
-                 f" (U/L = {info['ratio']:.5f})")
+        claim = _box_claim(result, spec, info["ratio"])
         text = (f"certified (uap, route {route}, {spec.mode}): {claim}\n"
                 f"  witness lower bound {result.lower:.6g}; {boxes:,} boxes; "
                 f"{result.seconds:.2f} s\n" + _resources_text(res, built.bound))
@@ -476,6 +489,8 @@ def _certify_composed(args, spec) -> int:
         "message": result.message, "certificate": None}
     if result.counterexample:
         info["counterexample"] = result.counterexample
+    if result.floor is not None:
+        info["floor"] = result.floor
     if cert is not None and args.out:
         _write_new(args.out, canonical_json(cert) + "\n", args.force)
         info["certificate"] = args.out
@@ -484,10 +499,7 @@ def _certify_composed(args, spec) -> int:
                                          for k, v in res.items())
              + f"\n  proved a-priori bound {built.bound['bound']:.6g}")
     if result.holds:
-        claim = (f"sup error <= {result.upper:.6g} <= epsilon = {spec.epsilon:.6g}"
-                 if spec.mode == "prove" else
-                 f"sup error in [{result.lower:.6g}, {result.upper:.6g}]"
-                 f" (U/L = {info['ratio']:.5f})")
+        claim = _box_claim(result, spec, info["ratio"])
         text = (f"certified ({spec.theorem}, {spec.mode}): {claim}\n"
                 f"  witness lower bound {result.lower:.6g}; {len(result.covers)} output "
                 f"entr{'y' if len(result.covers) == 1 else 'ies'}; {boxes:,} boxes; "

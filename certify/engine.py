@@ -513,6 +513,13 @@ def certify_built(net, terms, w, t, lo, hi, mode, tol, epsilon, progress=None,
         elif ok:
             holds = Fraction(upper) <= Fraction(epsilon)
             message = "holds" if holds else "bound above epsilon"
+            room = min(Fraction(epsilon), measure_floor(_grouped_terms(terms)))
+            if holds and Fraction(upper) < room:
+                # A negligible error (a clamped latent, an exactly represented target):
+                # every claim between the bound and epsilon is true, and one at the floor
+                # F (or epsilon, if smaller) leaves the checker room for its own rounding,
+                # which at this level may exceed the engine's bound itself.
+                upper = _float_down(room)
     elif ok:
         # exact rational comparisons, as the checker makes them
         holds = Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower)

@@ -86,6 +86,8 @@ def reduce_network(net: AttentionNet) -> list[TokenProblem]:
         raise InputError("unsupported network: a key or value depends on the input")
     d_out = att.heads[0].W_O.shape[0]
     problems = []
+    # Keys and values do not depend on the output column: enclosed once per head.
+    shared = [_keys_values(h, c) for h in att.heads]
     for k, col in enumerate(cols):
         rows = np.flatnonzero(varying[:, col])
         if len(rows) > 1:
@@ -94,19 +96,26 @@ def reduce_network(net: AttentionNet) -> list[TokenProblem]:
         z0 = c[:, col].copy()
         y_const = float(z0[u])
         z0[u] = 0.0
-        heads = [_head_problem(h, c, u, z0, col) for h in att.heads]
+        heads = [_head_problem(h, kv, u, z0) for h, kv in zip(att.heads, shared)]
         for o in range(d_out):
             problems.append(TokenProblem(k, o, M[u, col].copy(), y_const,
                                          [_select_row(hp, o) for hp in heads]))
     return problems
 
 
-def _head_problem(h, c, u, z0, col):
-    # Keys and values of every column are constant (checked above), so the exact products
-    # W @ c are enclosed once.
+def _keys_values(h, c):
+    """Enclosures of the keys ``W_K c`` and values ``W_O W_V c`` of every column.
+
+    Keys and values of every column are constant (checked by the caller), so the exact
+    products are enclosed once and shared by every output entry.
+    """
     K = iv.dot_float_interval(h.W_K, c, c)
     WOV = iv.dot_float_interval(h.W_O, h.W_V, h.W_V)
-    V = _dot_interval_interval(WOV, c)
+    return K, _dot_interval_interval(WOV, c)
+
+
+def _head_problem(h, kv, u, z0):
+    K, V = kv
     # The query is W_Q z0 + y W_Q e_u: W_Q z0 is enclosed, W_Q e_u is a column of floats.
     q0_lo, q0_hi = iv.dot_float_interval(h.W_Q, z0[:, None], z0[:, None])
     q1 = h.W_Q[:, u:u + 1]

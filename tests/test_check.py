@@ -112,7 +112,9 @@ def test_parallel_jobs_and_naive_path_agree():
     ok, reason, stats = run_check(cert, backend="flint", far_aggregation=False)
     assert ok, reason
     bad = copy.deepcopy(cert)
-    bad["claim"]["upper"] *= 0.999
+    # Below the witness's error: false, however finely the checker splits the boxes.
+    up = bad["claim"]["upper"] = bad["claim"]["lower"] * (1 - 1e-6)
+    bad["claim"]["lower"] = bad["witness"]["error_lower"] = up * 0.999  # within tol
     ok2, reason2 = check_certificate(bad, backend="flint", jobs=2)
     assert not ok2 and "box" in reason2
 
@@ -167,10 +169,24 @@ def test_lowered_upper_rejected_with_box_and_numbers(backend):
     arithmetic = {"flint": FlintBackend, "pyinterval": PyIntervalBackend}[backend]
     full = _largest_full_bound(cert, arithmetic)
     assert full <= cert["claim"]["upper"]
-    cert["claim"]["upper"] = min(cert["claim"]["upper"] * 0.999, full * (1 - 1e-12))
+    # Below the witness's error, so false: the checker's own splits cannot rescue it.
+    up = cert["claim"]["upper"] = min(cert["claim"]["lower"] * (1 - 1e-6), full * (1 - 1e-12))
+    cert["claim"]["lower"] = cert["witness"]["error_lower"] = up * 0.999  # within tol
     reason = _rejected(cert, backend=backend)
     assert backend in reason and "output token 0 row 0, box" in reason
     assert "checker bound" in reason and "> claim.upper" in reason
+
+
+def test_checker_splits_a_leaf_it_cannot_bound_whole():
+    """A claim below a leaf's whole-box bound but above the true sup is still verified:
+    the checker bisects that leaf itself (every part of a partition is then bounded)."""
+    cert = make_cert()
+    full = _largest_full_bound(cert, FlintBackend)
+    lower = cert["claim"]["lower"]
+    assert lower < full
+    cert["claim"]["upper"] = lower + (full - lower) / 8
+    ok, reason = check_certificate(cert, backend="flint")
+    assert ok, reason
 
 
 def test_upper_at_lower_rejected():

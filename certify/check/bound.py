@@ -177,6 +177,13 @@ class PreparedHead:
         if not all(math.isfinite(x) for x in cen):
             cen, bh = bf, 0.0
         order = sorted(range(len(grid)), key=lambda k: cen[k])
+        if bh == 0:
+            # Without a curvature the centres only order the columns (by B) and shift the
+            # scores, s_j - s_r = dA'_j + dB_j (y - m_r) for any m_r.  A shift inside
+            # [y_lo, y_hi] keeps dB_j (y - m_r) no larger than the scores' own variation;
+            # B itself (the scale of 1/y) would cancel away every digit at small scales.
+            mid = 0.5 * y_lo + 0.5 * y_hi
+            cen = [mid if math.isfinite(mid) else 0.0] * len(grid)
         self.A = [A[grid[k]] for k in order]
         self.B = [B[grid[k]] for k in order]
         self.V = [V[grid[k]] for k in order]

@@ -18,13 +18,19 @@ construction builds is a separate statement (conformance, checked by :mod:`theor
    claim.upper``.  Hence ``sup_{x in domain} |N(x) - f(x)| <= upper``.
 6. Witness: the witness lies in the domain and the backend's enclosure of ``|N - f|`` there
    is ``>= claim.lower``; ``lower <= upper``; mode ``prove``: ``upper <= epsilon``; mode
-   ``measure``: ``upper <= (1 + tol) lower`` (exact rational comparisons).
+   ``measure``: ``upper <= (1 + tol) lower``, or ``upper <= 2^-40 S_b`` (the *measure
+   floor*), where ``S_b`` is the backend's rigorous lower bound of ``S``, the largest
+   ``|f|`` at the domain's reference points (:func:`reference_points`,
+   :func:`scale_lower`).  So the floor rule holds only if ``upper <= 2^-40 S`` for the
+   exact S.  Comparisons are exact rational.  The floor decides only whether a measure
+   claim is acceptable; the boxes are bounded by ``claim.upper`` either way.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import itertools
 import math
 import multiprocessing
 import time
@@ -45,7 +51,7 @@ from certify.exact_scores import (
     grid_structure,
     parse_grid_hint,
 )
-from certify.expression import Expr, gradient
+from certify.expression import EnclosureFailure, Expr, evaluate, gradient
 from certify.interrupts import ignore_sigint
 from certify.network import AttentionNet, NetworkFormatError, canonical_json
 from certify.targets import Target, parse_domain, parse_target
@@ -56,6 +62,10 @@ SCHEMA = "attncert-certificate/1"
 CHUNK = 500
 #: Theorems whose certificates hold two-layer networks (certify.check.composed_verify).
 COMPOSED_THEOREMS = ("uap-two-layer", "seq2seq", "uap-softmax")
+#: The measure floor is this fraction of the scale S of the target's values.
+FLOOR_FRACTION = Fraction(1, 2 ** 40)
+#: Above this many input variables the reference points are the domain's centre alone.
+CORNER_LIMIT = 10
 Progress = Callable[[int, int], None]
 
 
@@ -89,6 +99,9 @@ class BoxProblem:
     lower: float
     witness: list[float]
     witness_part: Part | None = None  # default: the single output entry
+    # Mode measure with ``upper > (1 + tol) lower``: the target's output expressions, whose
+    # scale S decides the measure floor in each backend (run_box_check); else None.
+    floor_exprs: list[Expr] | None = None
 
 
 def _gradient(expr: Expr, d: int) -> tuple[Expr, ...] | None:
@@ -249,12 +262,63 @@ def verify_box_structure(obj: dict[str, Any]) -> BoxProblem:
         raise Rejected("witness lies outside the domain")
     if not lower <= upper:
         raise Rejected(f"claim.lower {lower!r} > claim.upper {upper!r}")
+    floor_exprs = None
     if mode == "prove":
         if not Fraction(upper) <= Fraction(eps):
             raise Rejected(f"claim.upper {upper!r} > epsilon {eps!r}")
     elif not Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower):
-        raise Rejected(f"claim.upper {upper!r} > (1 + tol) * claim.lower")
-    return BoxProblem(target, lo, hi, out, grids, grad, parts, upper, lower, x)
+        # Only the measure floor can accept the claim now; each backend decides it.
+        floor_exprs = [target.expr]
+    return BoxProblem(target, lo, hi, out, grids, grad, parts, upper, lower, x,
+                      floor_exprs=floor_exprs)
+
+
+def reference_points(lo: list[float], hi: list[float]) -> list[list[Fraction]]:
+    """The domain's reference points, exactly: its centre ``(lo + hi) / 2`` and, when the
+    domain has at most :data:`CORNER_LIMIT` variables, its ``2^D`` corners."""
+    points = [[(Fraction(a) + Fraction(b)) / 2 for a, b in zip(lo, hi)]]
+    if len(lo) <= CORNER_LIMIT:
+        points += [[Fraction(v) for v in c] for c in itertools.product(*zip(lo, hi))]
+    return points
+
+
+def scale_lower(backend: str, exprs: list[Expr], lo: list[float], hi: list[float]) -> float:
+    """A float ``<= S = max_k max_p |f_k(p)|``, in one backend.
+
+    ``f_k`` are the target's output expressions and ``p`` the domain's reference points
+    (:func:`reference_points`).  Each ``f_k(p)`` is enclosed by the backend's expression
+    operations (:mod:`certify.check.expr_backends`) over the float box around ``p`` (the
+    point itself where it is a float); its contribution is the lower end of ``|f_k(p)|``,
+    0 where the enclosure contains 0 or fails.  The result is a lower bound of S.
+    """
+    bk, ops = make_backend(backend), _ops(backend)
+    best = 0.0
+    with bk.context():
+        for p in reference_points(lo, hi):
+            X = [ops.point(float_down(q), float_up(q)) for q in p]
+            for expr in exprs:
+                try:
+                    v = evaluate(expr, X, ops)
+                except EnclosureFailure:
+                    continue
+                low = max(bk.lb(v), bk.lb(-v), 0.0)
+                if math.isfinite(low):
+                    best = max(best, low)
+    return best
+
+
+def _check_floor(backend: str, problem: BoxProblem) -> float | None:
+    """The measure floor's part of item 6 in one backend: None if the claim needs no floor,
+    else the backend's lower bound of S; Rejected if ``upper > 2^-40 S_b``."""
+    if problem.floor_exprs is None:
+        return None
+    s = scale_lower(backend, problem.floor_exprs, problem.lo, problem.hi)
+    if not Fraction(problem.upper) <= FLOOR_FRACTION * Fraction(s):
+        raise Rejected(f"{backend}: claim.upper {problem.upper!r} > (1 + tol) * claim.lower, "
+                       f"and > 2^-40 S_b = {float(FLOOR_FRACTION * Fraction(s))!r}, this "
+                       f"backend's lower bound of the measure floor (S_b = {s!r} <= S, the "
+                       f"largest |f| at the domain's centre and corners)")
+    return s
 
 
 def _leaves(entry: dict[str, Any], where: str, D: int, lo: list[float], hi: list[float]
@@ -447,8 +511,12 @@ def run_box_check(obj: dict[str, Any], names: list[str], jobs: int = 1,
         stats["outputs"] = len(problem.parts) if problem.parts[0].composed is not None else 1
         total = sum(len(p.leaves) for p in problem.parts)
         stats["boxes"] = total
+        floors: dict[str, float] = {}
         for name in names:
             t0 = time.perf_counter()
+            s = _check_floor(name, problem)
+            if s is not None:
+                floors[name] = s
             low = _witness(name, problem)
             need = max(problem.lower, float(obj["witness"]["error_lower"]))
             if need > 0 and not low >= need:
@@ -475,5 +543,10 @@ def run_box_check(obj: dict[str, Any], names: list[str], jobs: int = 1,
     else:
         what = (f"sup error <= sum of {len(problem.parts)} ridge bounds + constant <= "
                 f"claim.upper {problem.upper:.6g} (largest box bound {bounds})")
+    floor = ""
+    if floors:
+        scales = ", ".join(f"{v:.6g} ({n})" for n, v in floors.items())
+        floor = (f"; claim.upper <= the measure floor 2^-40 S, S >= {scales} (the largest "
+                 f"|f| at the domain's centre and corners)")
     return True, (f"{what} over {stats['boxes']} boxes; witness error >= claim.lower "
-                  f"{problem.lower:.6g}"), stats
+                  f"{problem.lower:.6g}{floor}"), stats

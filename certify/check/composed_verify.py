@@ -24,7 +24,10 @@ way with :mod:`certify.exact_softmax` and :mod:`certify.check.softmax_bound`; it
    (:mod:`certify.check.composed_bound`) is ``<= claim.upper``.
 6. Witness: the witness names an output entry, lies in the domain, and the backend's
    enclosure of ``|N_k - f_k|`` there is ``>= claim.lower``; ``lower <= upper``; mode
-   ``prove``: ``upper <= epsilon``; ``measure``: ``upper <= (1 + tol) lower``.
+   ``prove``: ``upper <= epsilon``; ``measure``: ``upper <= (1 + tol) lower``, or ``upper
+   <= 2^-40 S_b`` with ``S_b`` the backend's lower bound of ``S``, the largest ``|f_k|``
+   over every output entry k at the domain's reference points (the measure floor,
+   :func:`certify.check.box_verify.scale_lower`).
 """
 
 from __future__ import annotations
@@ -159,14 +162,18 @@ def verify_composed_structure(obj: dict[str, Any]) -> BoxProblem:
     wk = [k for k, o in enumerate(outputs) if (o.token, o.row) == (wit["token"], wit["row"])]
     if not wk:
         raise Rejected("witness names no output entry")
-    _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps)
+    floor = _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps)
     wp = parts[wk[0]]
     witness_part = Part("witness", None, wp.grids, wp.expr, None, [], 0.0, wp.composed,
                         wp.grids2)
-    return BoxProblem(target, lo, hi, None, [], None, parts, upper, lower, x, witness_part)
+    return BoxProblem(target, lo, hi, None, [], None, parts, upper, lower, x, witness_part,
+                      floor_exprs=list(exprs) if floor else None)
 
 
-def _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps) -> None:
+def _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps) -> bool:
+    """The backend-independent part of item 6.  Returns True when a measure claim is not
+    met by ``upper <= (1 + tol) lower`` and so needs the measure floor, which each backend
+    decides (:func:`certify.check.box_verify.run_box_check`)."""
     if not all(a <= v <= b for a, v, b in zip(lo, x, hi)):
         raise Rejected("witness lies outside the domain")
     if not lower <= upper:
@@ -174,8 +181,8 @@ def _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps) -> None:
     if mode == "prove":
         if not Fraction(upper) <= Fraction(eps):
             raise Rejected(f"claim.upper {upper!r} > epsilon {eps!r}")
-    elif not Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower):
-        raise Rejected(f"claim.upper {upper!r} > (1 + tol) * claim.lower")
+        return False
+    return not Fraction(upper) <= (1 + Fraction(tol)) * Fraction(lower)
 
 
 def _softmax_problem(obj, net, outputs, exprs, target, D, lo, hi, upper, lower, mode, tol,
@@ -222,8 +229,9 @@ def _softmax_problem(obj, net, outputs, exprs, target, D, lo, hi, upper, lower, 
     wk = [k for k, o in enumerate(outputs) if (o.token, o.row) == (wit["token"], wit["row"])]
     if not wk:
         raise Rejected("witness names no output entry")
-    _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps)
+    floor = _claim_checks(x, D, lo, hi, lower, upper, mode, tol, eps)
     wp = parts[wk[0]]
     witness_part = Part("witness", None, wp.grids, wp.expr, None, [], 0.0, wp.composed,
                         "softmax")
-    return BoxProblem(target, lo, hi, None, [], None, parts, upper, lower, x, witness_part)
+    return BoxProblem(target, lo, hi, None, [], None, parts, upper, lower, x, witness_part,
+                      floor_exprs=list(exprs) if floor else None)

@@ -16,7 +16,9 @@ first failure.  A malformed certificate raises :class:`certify.errors.InputError
    of ``y_k`` over the domain (exact rational arithmetic).  The leaves of a tree partition
    ``[y_lo, y_hi]``, so the boxes cover every reachable ``y_k``.
 5. Boxes (:mod:`certify.check.bound`): for every leaf box the checker's own rigorous bound
-   of ``sup |e|`` is certainly ``<= claim.upper``.  Hence ``sup_X |N(X) - f(X)| <= upper``.
+   of ``sup |e|`` is certainly ``<= claim.upper``, on the box itself or, failing that, on
+   every part of a bisection of it (at most :data:`SPLITS` levels, chosen by the checker).
+   Hence ``sup_X |N(X) - f(X)| <= upper``.
 6. Witness: the witness lies in the domain and the rigorously evaluated ``|e|`` there is
    certainly ``>= claim.lower`` (and ``>= witness.error_lower``); ``lower <= upper``; in mode
    ``prove`` ``upper <= epsilon``, in mode ``measure`` ``upper <= (1 + tol) lower`` or
@@ -50,6 +52,13 @@ from certify.spec import latent_affine, truncated_linear_terms, unique_keys
 Progress = Callable[[int, int], None]
 #: Boxes per task (and between progress reports).
 CHUNK = 2000
+#: A leaf box whose bound misses the claim is bisected by the checker, at most this many
+#: levels deep, before it is rejected: the checker's own arithmetic may be looser than the
+#: engine's on some boxes (other rounding, other library), and a finer partition of the
+#: same box proves the same statement.
+SPLITS = 6
+#: No box is split below this depth of the tree over ``[y_lo, y_hi]``.
+MAX_SPLIT_DEPTH = 1000
 
 
 @dataclass
@@ -200,14 +209,36 @@ class BoxChecker:
             largest = 0.0
             for i in range(start, stop):
                 depth, index = self.leaves[k][i]
-                y0, y1 = box_endpoints(bk, y_lo, y_hi, depth, index)
-                keys = (Fraction(index, 2 ** depth), Fraction(index + 1, 2 ** depth))
-                bound = box_bound(bk, heads, y0, y1, self.upper, keys)
-                ub = bk.ub(bound)
+                ok, ub, y0, y1 = self._leaf(heads, y_lo, y_hi, upper, depth, index, SPLITS)
                 largest = max(largest, ub)
-                if not bk.le(bound, upper):
-                    return i - start + 1, largest, (i, bk.mid(y0), bk.mid(y1), ub)
+                if not ok:
+                    return i - start + 1, largest, (i, y0, y1, ub)
             return stop - start, largest, None
+
+    def _leaf(self, heads: list[PreparedHead], y_lo: float, y_hi: float, upper: Any,
+              depth: int, index: int, splits: int) -> tuple[bool, float, float, float]:
+        """Whether ``sup |e| <= upper`` is verified on the box ``(depth, index)``.
+
+        The box is bounded whole; if that bound misses ``upper``, its two halves are
+        bounded in turn, down to ``splits`` further levels.  The halves partition the box,
+        so a box is verified iff every part of some partition of it is.  Returns ``(ok,
+        largest bound used, y0, y1)``, the ends (floats) naming the box that failed.
+        """
+        bk = self.bk
+        y0, y1 = box_endpoints(bk, y_lo, y_hi, depth, index)
+        keys = (Fraction(index, 2 ** depth), Fraction(index + 1, 2 ** depth))
+        bound = box_bound(bk, heads, y0, y1, self.upper, keys)
+        if bk.le(bound, upper):
+            return True, bk.ub(bound), bk.mid(y0), bk.mid(y1)
+        if splits <= 0 or depth >= MAX_SPLIT_DEPTH:
+            return False, bk.ub(bound), bk.mid(y0), bk.mid(y1)
+        largest = 0.0
+        for child in (2 * index, 2 * index + 1):
+            ok, ub, c0, c1 = self._leaf(heads, y_lo, y_hi, upper, depth + 1, child, splits - 1)
+            largest = max(largest, ub)
+            if not ok:
+                return False, largest, c0, c1
+        return True, largest, bk.mid(y0), bk.mid(y1)
 
 
 _WORKER: BoxChecker | None = None
