@@ -54,14 +54,34 @@ class TokenProblem:
     heads: list[HeadProblem]
 
 
+#: The largest first layer, in entries ``dz m d n``, that the reduction stores densely
+#: (2 GiB of binary64); a larger network is refused before anything is allocated.
+MAX_DENSE_ENTRIES = 2 ** 28
+
+
+def check_dense_size(dz: int, m: int, d: int, n: int) -> None:
+    """Raise InputError if the dense first layer ``(dz, m, d, n)`` is over the limit."""
+    size = dz * m * d * n
+    if size > MAX_DENSE_ENTRIES:
+        raise InputError(f"network too large to certify: its first layer has dz m d n = "
+                         f"{size:,} entries in dense form, over {MAX_DENSE_ENTRIES:,} "
+                         "(use fewer tokens or heads)")
+
+
 def first_layer_dense(net: AttentionNet) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ``M`` (dz, m, d, n) and ``c`` (dz, m) of the first (affine) layer."""
+    """Dense ``M`` (dz, m, d, n) and ``c`` (dz, m) of the first (affine) layer.
+
+    Raises InputError, before allocating, if ``M`` would exceed :data:`MAX_DENSE_ENTRIES`.
+    """
     layer = net.layers[0]
     d, n = net.input_shape
     if isinstance(layer, SequenceAffine):
+        dz, m = layer.out_shape
+        check_dense_size(dz, m, d, n)
         return layer.dense((d, n))
     if isinstance(layer, TokenAffine):
         dz = layer.weight.shape[0]
+        check_dense_size(dz, n, d, n)
         M = np.zeros((dz, n, d, n))
         for j in range(n):
             M[:, j, :, j] = layer.weight

@@ -513,3 +513,19 @@ def test_counterexample_before_any_leaf_is_exit_1(tmp_path, capsys):
     path.write_text(json.dumps(spec))
     assert main(["certify", str(path)]) == 1
     assert "counterexample" in capsys.readouterr().out
+
+
+def test_network_too_large_for_the_dense_reduction_is_exit_2(tmp_path, capfd):
+    """n = 8000 tokens: the first layer would hold 4.5e8 entries in dense form (3.6 GB);
+    refused in one line before anything is allocated, by the engine and by the checker."""
+    spec = {"theorem": "multi-head", "tokens": 8000,
+            "target": {"kind": "truncated-linear", "a": -1.0, "b": 1.0, "w": [1.0], "t": 0.0},
+            "domain": {"lo": -1.0, "hi": 1.0}, "construction": {"heads": 2, "kappa": 3.0},
+            "mode": "measure", "tol": 0.01}
+    code, _, err, _ = _certify(tmp_path, spec, capfd)
+    assert code == 2
+    assert "network too large to certify" in _one_line_error(err)
+    from certify.check.model import _dense_size
+    with pytest.raises(InputError, match="too large to check"):
+        _dense_size(7, 8000, 1, 8000)
+    _dense_size(7, 4000, 1, 4000)  # 1.1e8 entries: within the limit

@@ -28,6 +28,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from certify.errors import InputError
 from certify.network import Attention, AttentionNet, SelectColumns, SequenceAffine, TokenAffine
 
 
@@ -63,6 +64,7 @@ def _first_layer(net: AttentionNet) -> tuple[np.ndarray, np.ndarray]:
         dz = layer.weight.shape[0]
         if layer.weight.shape != (dz, d) or layer.bias.shape != (dz, n):
             raise Rejected("network: token-affine shapes do not fit the input")
+        _dense_size(dz, n, d, n)
         M = np.zeros((dz, n, d, n))
         for j in range(n):
             M[:, j, :, j] = layer.weight
@@ -70,6 +72,7 @@ def _first_layer(net: AttentionNet) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(layer, SequenceAffine):
         raise Rejected("network: the first layer must be affine")
     dz, m = layer.out_shape
+    _dense_size(dz, m, d, n)
     M, c = np.zeros((dz, m, d, n)), np.zeros((dz, m))
     seen: set[tuple[int, ...]] = set()
     for rows, limits, target in ((layer.weights, (dz, m, d, n), M), (layer.bias, (dz, m), c)):
@@ -83,6 +86,18 @@ def _first_layer(net: AttentionNet) -> tuple[np.ndarray, np.ndarray]:
             seen.add(key)
             target[idx] = row[-1]
     return M, c
+
+
+#: The largest first layer, in entries ``dz m d n``, that the checker stores densely.
+MAX_DENSE_ENTRIES = 2 ** 28
+
+
+def _dense_size(dz: int, m: int, d: int, n: int) -> None:
+    """Refuse (InputError, exit 2) a first layer whose dense form is over the limit."""
+    if dz * m * d * n > MAX_DENSE_ENTRIES:
+        raise InputError(f"certificate: network too large to check: its first layer has "
+                         f"{dz * m * d * n:,} entries in dense form, over "
+                         f"{MAX_DENSE_ENTRIES:,}")
 
 
 def _exact(x: float) -> Fraction:
