@@ -32,9 +32,11 @@ infinite series is bounded by a finite sum plus a geometric tail (I3.tail-series
 ``sum_{k>=K} (k+1) e^{-kappa k^2} <= T_K(r) = r^K ((K+1) - K r)/(1 - r)^2`` with
 ``r = e^{-kappa K} < 1``.  The combination is itself an obligation: I3.count (the anchors
 outside the bracket are indexed bijectively by side and k, so at most two per k) and
-I3.bound (for every K and kappa > 0, the triangle inequality over the decomposition with
-the premises as parametrisations; :func:`_i3_assembly`), I3.bound-outside for y outside
-[a, b].  I3.instance checks the closed form on five concrete heads by interval branch and
+I3.bound (for every K and kappa > 0, the triangle inequality over the decomposition; an
+entailment: its bound is ``E = Delta S + sum_{k=1}^{K} 2 D G`` at the bounds S = 1/2,
+D = (k+1) Delta, G = e^{-kappa k^2} that I3.sigmoid-within-half, I3.tail-distance and
+I3.tail-gap export, which replay recomputes; :func:`_i3_assembly`), I3.bound-outside for y
+outside [a, b].  I3.instance checks the closed form on five concrete heads by interval branch and
 bound; two of them have bounds below their heads' error without the 1/2.
 
 I4: the upper bound tends to Delta/2 (I4.upper-limit); at ``theta = 1/2 - eta`` the error is
@@ -408,8 +410,10 @@ def obligations() -> list[Obligation]:
     cases = []
     for lo, hi in ((sp.Integer(0), h1), (h1, one)):
         box = ((th, lo, hi), (sg, lo, hi))
-        cases += [Case(sg - th, box, h1, f"theta, s in [{lo}, {hi}]: s - theta"),
-                  Case(th - sg, box, h1, f"theta, s in [{lo}, {hi}]: theta - s")]
+        # Labelled "conclusion": the node exports the common bound 1/2 of |s - theta|
+        # (I3.bound's entailment names it bound:I3.sigmoid-within-half).
+        cases += [Case(sg - th, box, h1, f"conclusion: theta, s in [{lo}, {hi}]: s - theta"),
+                  Case(th - sg, box, h1, f"conclusion: theta, s in [{lo}, {hi}]: theta - s")]
     obs.append(Obligation(
         "I3.sigmoid-within-half", "|s - theta| <= 1/2 when theta and s = sigma(2 kappa "
         "(theta - 1/2)) lie in the same half of [0, 1]; so the two-anchor term is within "
@@ -423,13 +427,25 @@ def obligations() -> list[Obligation]:
         "I3.tail-gap", "an anchor k steps beyond the bracket has score gap >= kappa k^2 to a "
         "bracket anchor: (k + 1 - theta)^2 - (1 - theta)^2 >= k^2 and (k + theta)^2 - "
         "theta^2 >= k^2 for theta in [0, 1] (scores -kappa (offset - theta)^2 in units of "
-        "Delta)",
+        "Delta); so e^{-gap} <= e^{-kappa k^2}, the bound it exports for that anchor's "
+        "weight (Lemma S: the weight is at most e^{-gap})",
         Identity((equal(-bt * (yy - (Lb + (1 + k_s) * Delta)) ** 2,
                         -kappa * (1 + k_s - theta) ** 2, label="scores in units of Delta"),
                   at_least(kapn * (kn + phi) ** 2 - kapn * phi**2, kapn * kn**2,
                            2 * kapn * kn * phi, label="right tail (phi = 1 - theta)"),
                   at_least(kapn * (kn + thn) ** 2 - kapn * thn**2, kapn * kn**2,
-                           2 * kapn * kn * thn, label="left tail")))))
+                           2 * kapn * kn * thn, label="left tail"),
+                  # Exported bound e^{-kappa k^2} (k >= 1 as in I3.bound's sum).
+                  at_least(sp.exp(-kappa * k_s**2),
+                           sp.exp(-(kappa * (k_s + phi) ** 2 - kappa * phi**2)),
+                           sp.exp(-kappa * k_s**2) * (1 - sp.exp(-z)), via=z,
+                           at=2 * kappa * k_s * phi,
+                           label="conclusion: right: e^{-gap} <= e^{-kappa k^2}"),
+                  at_least(sp.exp(-kappa * k_s**2),
+                           sp.exp(-(kappa * (k_s + thn) ** 2 - kappa * thn**2)),
+                           sp.exp(-kappa * k_s**2) * (1 - sp.exp(-z)), via=z,
+                           at=2 * kappa * k_s * thn,
+                           label="conclusion: left: e^{-gap} <= e^{-kappa k^2}")))))
     obs.append(Obligation(
         "I3.tail-gap-outside", "for y = a - s Delta (s >= 0) anchor i has score gap >= "
         "kappa i^2 to anchor 0 and distance i Delta to a (symmetric above b)",
@@ -438,10 +454,11 @@ def obligations() -> list[Obligation]:
                   equal((a_s + kn * Delta) - a_s, kn * Delta)))))
     obs.append(Obligation(
         "I3.tail-distance", "an anchor k steps beyond the bracket is within (k+1) Delta of y",
-        Identity((at_least((kn + 1) * Delta, (kn + 1 - thn) * Delta, thn * Delta,
-                           label="right: L_{j+1+k} - y"),
-                  at_least((kn + 1) * Delta, (kn + 1 - phi) * Delta, phi * Delta,
-                           label="left: y - L_{j-k} = (k + theta) Delta")))))
+        # Exported bound (k+1) Delta (k >= 1 as in I3.bound's sum).
+        Identity((at_least((k_s + 1) * Delta, (k_s + 1 - thn) * Delta, thn * Delta,
+                           label="conclusion: right: L_{j+1+k} - y"),
+                  at_least((k_s + 1) * Delta, (k_s + 1 - phi) * Delta, phi * Delta,
+                           label="conclusion: left: y - L_{j-k} = (k + theta) Delta")))))
     e5 = sp.symbols("e0:5", positive=True)
     L5 = sp.symbols("l0:5", real=True)
     D5 = sp.Add(*e5)
@@ -482,7 +499,7 @@ def obligations() -> list[Obligation]:
                                              + 4 * sp.exp(-9 * kappa)
                                              + T(4, sp.exp(-4 * kappa)))),
                         label="a_priori_bound_I3 is finite sum + T_{N+1}")))))
-    obs += _i3_assembly()
+    obs += _i3_assembly({o.id: o for o in obs})
     inst = []
     # Each case's bound is below the largest error of its head (no case is vacuous): the
     # error of the two-anchor term alone reaches about 0.13 Delta (kappa = 4), 0.27 Delta
@@ -576,7 +593,7 @@ USES: dict[str, tuple[str, ...]] = {
     "I3.renormalise": ("I1.shift",),
     "I3.sigmoid-within-half": ("I3.renormalise", "I3.sigmoid-range"),
     "I3.tail-gap": ("I1.score",),
-    "I3.bound": ("I3.decomposition", "I3.sigmoid-within-half", "I3.tail-gap",
+    "I3.bound": ("I3.decomposition", "I3.renormalise", "I3.sigmoid-within-half", "I3.tail-gap",
                  "S.pointwise", "S.gap", "I3.tail-distance", "I3.count", "I3.tail-series"),
     "I3.bound-outside": ("I3.tail-gap-outside", "S.pointwise", "S.gap", "I2.range",
                          "I3.tail-series"),
@@ -589,47 +606,89 @@ USES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _i3_assembly() -> list[Obligation]:
+#: The premises whose exported bounds I3.bound's entailment combines (bound:<id> symbols).
+I3_PREMISES: tuple[str, ...] = ("I3.sigmoid-within-half", "I3.tail-distance", "I3.tail-gap")
+
+
+def i3_bound_expr(terms: Any = None) -> sp.Expr:
+    """I3.bound's stated bound ``Delta/2 + 2 Delta sum_{k=1}^{K} (k+1) e^{-kappa k^2}``."""
+    Kt = sp.Symbol("K", integer=True, positive=True) if terms is None else terms
+    return half * Delta + sp.Sum(2 * (k_s + 1) * Delta * sp.exp(-kappa * k_s**2), (k_s, 1, Kt))
+
+
+def i3_entailment_bound(two_per_distance: bool = True) -> sp.Expr:
+    """I3.bound's entailment bound ``E = Delta S + sum_{k=1}^{K} 2 D G`` in the premise
+    bounds ``S = bound:I3.sigmoid-within-half`` (|s - theta|), ``D = bound:I3.tail-distance``
+    (offset of an anchor k steps beyond the bracket) and ``G = bound:I3.tail-gap`` (its
+    weight); the factor 2 counts the two anchors per k (I3.count).  ``two_per_distance=False``
+    drops it (for tests: the conclusion then no longer matches)."""
+    from theorems.t2_rate import bound_symbol
+
+    Kt = sp.Symbol("K", integer=True, positive=True)
+    S, D, G = (bound_symbol(i) for i in I3_PREMISES)
+    return Delta * S + sp.Sum((2 if two_per_distance else 1) * D * G, (k_s, 1, Kt))
+
+
+def _i3_assembly(premises: dict[str, Obligation] | None = None,
+                 two_per_distance: bool = True) -> list[Obligation]:
     """I3.count, I3.bound and I3.bound-outside: the combination step of I3, for all y.
 
-    The premises enter as parametrisations that encode exactly the inequalities the named
-    obligations prove: a bracket weight ``W_B = 1/(1 + s_B)`` in (0, 1]; the two-anchor error
-    ``o_2 - y = Delta/2 - alpha`` with ``alpha >= 0`` (I3.sigmoid-within-half; the lower side
-    uses ``-(Delta/2 - alpha)``); the weight of the anchor k steps beyond the bracket on each
-    side ``e^{-kappa k^2}/(1 + s_k)`` (I3.tail-gap with Lemma S; absent anchors have offset
-    0); its offset ``L_i - y = (k + 1) Delta - delta_k`` with ``delta_k >= 0``
-    (I3.tail-distance: the triangle inequality ``x <= |x| <= t`` with ``x = t - delta``).
-    The sum over anchors outside the bracket is the sum over k of one right and one left
-    anchor (I3.count).  The certificate is then a sum of nonnegative terms: the claim holds
-    for every K, and the closed form dominates the series (I3.tail-series).
+    I3.bound is an *entailment* (as T2.rate, :mod:`theorems.t2_rate`): its facts hold for
+    every value of the symbols ``S = bound:I3.sigmoid-within-half``,
+    ``D = bound:I3.tail-distance`` and ``G = bound:I3.tail-gap`` (nonnegative), and its fact
+    labelled ``conclusion`` equates the stated bound with ``E = Delta S + sum_{k=1}^{K} 2 D G``
+    at the bounds those nodes export (1/2, ``(k+1) Delta`` and ``e^{-kappa k^2}``; the
+    premises' k is the summation index, so each is taken at every k), which ``attncert
+    theorems replay`` recomputes (:func:`theorems.replay.check_entailments`).
+
+    Within the entailment every premise is a parametrisation covering exactly the values it
+    allows: a bracket weight ``W_B = 1/(1 + s_B)`` in (0, 1]; the two-anchor error
+    ``o_2 - y = Delta (s - theta)`` (I3.renormalise) with ``s - theta = S - alpha``,
+    ``alpha >= 0`` (I3.sigmoid-within-half; the lower side is the same with ``theta - s``);
+    the weight of the anchor k steps beyond the bracket on each side ``G/(1 + s_k)`` (Lemma S
+    bounds it by ``e^{-gap}``, I3.tail-gap bounds that by G); its offset
+    ``L_i - y = D - delta_k`` with ``delta_k >= 0`` (I3.tail-distance; the lower side is the
+    same with ``y - L_i``; absent anchors have offset 0).  The sum over anchors outside the
+    bracket is the sum over k of one right and one left anchor (I3.count).  The certificate
+    is a sum of nonnegative terms, so the claim holds for every K; the closed form dominates
+    the series (I3.tail-series).
+
+    Parameters
+    ----------
+    premises : dict, optional
+        The premise nodes by id (default: built by :func:`obligations`).
+    two_per_distance : bool
+        False drops the factor 2 of the entailment (for tests).
     """
+    from theorems.t2_rate import bound_symbol, exported_bound
+
+    if premises is None:
+        premises = {o.id: o for o in obligations()}
     Kt = sp.Symbol("K", integer=True, positive=True)
-    kk = sp.Symbol("k", integer=True, positive=True)
+    kk = k_s  # the premises' k: their exported bounds are taken at every summation index
     jj = sp.Symbol("j", integer=True, nonnegative=True)
     ii = sp.Symbol("i", integer=True)
+    S, D, G = (bound_symbol(i) for i in I3_PREMISES)
     sB, alpha = sp.symbols("s_B alpha", nonnegative=True)
     sp_, sm_ = sp.IndexedBase("s_r", nonnegative=True), sp.IndexedBase("s_l", nonnegative=True)
     dp_, dm_ = sp.IndexedBase("d_r", nonnegative=True), sp.IndexedBase("d_l", nonnegative=True)
-    ek = sp.exp(-kappa * kk**2)
     WB = 1 / (1 + sB)
-    wr, wl = ek / (1 + sp_[kk]), ek / (1 + sm_[kk])
-    xr, xl = (kk + 1) * Delta - dp_[kk], (kk + 1) * Delta - dm_[kk]
-    total = half * Delta + sp.Sum(2 * (kk + 1) * Delta * ek, (kk, 1, Kt))
-    cert_bracket = alpha / (1 + sB) + half * Delta * sB / (1 + sB)
-    tail_cert = ek * ((kk + 1) * Delta * (sp_[kk] / (1 + sp_[kk]) + sm_[kk] / (1 + sm_[kk]))
-                      + dp_[kk] / (1 + sp_[kk]) + dm_[kk] / (1 + sm_[kk]))
+    wr, wl = G / (1 + sp_[kk]), G / (1 + sm_[kk])
+    xr, xl = D - dp_[kk], D - dm_[kk]
     # One side suffices: with x = sign (o - y) for sign = +1 or -1, the premises give
-    # sign (o_2 - y) <= Delta/2 and sign (L_i - y) <= (k + 1) Delta alike.
-    o2 = half * Delta - alpha
+    # sign (s - theta) <= S and sign (L_i - y) <= D alike.
+    o2 = Delta * (S - alpha)
     tail = sp.Sum(wr * xr + wl * xl, (kk, 1, Kt))
+    cert_bracket = Delta * alpha / (1 + sB) + Delta * S * sB / (1 + sB)
+    tail_cert = G * (D * (sp_[kk] / (1 + sp_[kk]) + sm_[kk] / (1 + sm_[kk]))
+                     + dp_[kk] / (1 + sp_[kk]) + dm_[kk] / (1 + sm_[kk]))
+    E = i3_entailment_bound(two_per_distance)
+    sub = {bound_symbol(i): exported_bound(premises[i]) for i in I3_PREMISES}
     facts = [
-        at_least(half * Delta, WB * o2, cert_bracket, label="+-(o - y): bracket"),
-        at_least(sp.Sum(2 * (kk + 1) * Delta * ek, (kk, 1, Kt)), tail,
-                 sp.Sum(tail_cert, (kk, 1, Kt)), termwise=True,
-                 label="+-(o - y): anchors k steps beyond the bracket, k = 1..K"),
-        equal(total - WB * o2 - tail,
-              (half * Delta - WB * o2) + (sp.Sum(2 * (kk + 1) * Delta * ek, (kk, 1, Kt)) - tail),
-              label="+-(o - y): the two parts add up")]
+        at_least(E, WB * o2 + tail, cert_bracket + sp.Sum(tail_cert, (kk, 1, Kt)),
+                 label="entailment: +-(o - y) = W_B (o_2 - y) + sum over the anchors k = 1..K "
+                       "steps beyond the bracket, two per k"),
+        equal(i3_bound_expr(Kt), E.subs(sub), label="conclusion")]
     # Outside: y = a - s Delta; o - a = sum_i w_i i Delta with w_i <= e^{-kappa i^2} (the
     # gap to anchor 0) and o - a >= 0 (I2.range); above b symmetric.
     so = sp.IndexedBase("s_o", nonnegative=True)

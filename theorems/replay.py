@@ -289,10 +289,18 @@ def _labelled(node: dict, prefix: str) -> list[dict]:
 
 
 def exported_bound(node: dict, where: str) -> sp.Basic:
-    """The bound an identity node exports: the common left side of its ``conclusion`` facts."""
-    if node["kind"] != "identity":
-        raise Rejected(f"{where}: a premise must be an identity node")
-    sides = [_expr(f["lhs"], where) for f in _labelled(node, "conclusion")]
+    """The bound a node exports: the common left side of an identity node's ``conclusion``
+    facts, or the common bound of an inequality node's cases labelled ``conclusion...``."""
+    if node["kind"] == "inequality":
+        cases = node["payload"]["cases"]
+        if not isinstance(cases, list):
+            raise Rejected(f"{where}: cases must be a list")
+        sides = [_expr(c["bound"], where) for c in cases
+                 if isinstance(c["label"], str) and c["label"].startswith("conclusion")]
+    elif node["kind"] == "identity":
+        sides = [_expr(f["lhs"], where) for f in _labelled(node, "conclusion")]
+    else:
+        raise Rejected(f"{where}: a premise must be an identity or inequality node")
     if not sides or any(x != sides[0] for x in sides):
         raise Rejected(f"{where}: no common conclusion bound")
     return sides[0]
@@ -303,7 +311,9 @@ def check_entailments(nodes: dict[str, dict]) -> int:
 
     A node is an entailment when its facts mention a symbol ``bound:<id>``.  Then: every
     such id is among the node's uses and is an identity node with facts labelled
-    ``conclusion...`` sharing one left side (the bound it exports); the node's facts
+    ``conclusion...`` sharing one left side, or an inequality node with cases labelled
+    ``conclusion...`` sharing one bound (the bound it exports; an inequality's holds where
+    its cases' boxes and its scope say); the node's facts
     labelled ``entailment...`` share one left side E (its bound in terms of the premises'
     bounds); and its one fact labelled exactly ``conclusion`` is an equation ``B == R``
     without ``bound:`` symbols, with ``R - E[bound:<id> := exported bound of <id>]`` reduced

@@ -67,7 +67,14 @@ from flint import arb, ctx
 
 from theorems import symbolic
 from theorems.lemma_i import _rational, default_terms
-from theorems.obligations import Identity, Obligation, at_least, compile_arb, equal
+from theorems.obligations import (
+    Identity,
+    Inequality,
+    Obligation,
+    at_least,
+    compile_arb,
+    equal,
+)
 from theorems.replay import BOUND_PREFIX
 
 half = sp.Rational(1, 2)
@@ -426,13 +433,19 @@ PREMISES: tuple[str, ...] = ("T2.rate-staircase", "T2.rate-spacing", "T2.rate-se
 
 
 def exported_bound(ob: Obligation) -> sp.Expr:
-    """The bound an identity node exports: the common left side of its ``conclusion`` facts.
+    """The bound a node exports: the common left side of an identity node's ``conclusion``
+    facts, or the common bound of an inequality node's cases labelled ``conclusion...``.
 
     Raises
     ------
     ValueError
-        If the node has no such fact or they disagree.
+        If the node has no such fact or case, they disagree, or it is of another kind.
     """
+    if isinstance(ob.payload, Inequality):
+        sides = {c.bound for c in ob.payload.cases if c.label.startswith("conclusion")}
+        if len(sides) != 1:
+            raise ValueError(f"{ob.id} must have conclusion cases with one common bound")
+        return sides.pop()
     if not isinstance(ob.payload, Identity):
         raise ValueError(f"{ob.id} is not an identity node")
     lhs = {f.lhs for f in ob.payload.facts if f.label.startswith("conclusion")}
