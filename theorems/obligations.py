@@ -196,6 +196,8 @@ def is_zero(expr: sp.Expr) -> bool:
         each is an equivalence transformation, so True is a proof that ``expr == 0``.  False
         means "not proved", not "nonzero".
     """
+    if isinstance(expr, (str, bytes)):  # replayed expressions come from the whitelist parser
+        raise TypeError("is_zero takes a sympy expression, not text")
     e = sp.sympify(expr).doit()
     if e == 0:
         return True
@@ -499,6 +501,8 @@ def compile_arb(expr: sp.Expr, symbols: Sequence[sp.Symbol]
             return lambda v: fn(fa(v))
         raise ValueError(f"unsupported expression node {e.func.__name__} in interval evaluation")
 
+    if isinstance(expr, (str, bytes)):  # covers are built from sympy objects, never text
+        raise TypeError("an interval expression must be a sympy expression, not text")
     return build(sp.sympify(expr))
 
 
