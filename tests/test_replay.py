@@ -140,3 +140,41 @@ def test_srepr_parser_round_trips():
                  sp.Limit(1 / x, x, sp.oo), sp.Max(x, 1) - sp.Abs(x - sp.Rational(3, 7)),
                  sp.pi * sp.sin(x) + sp.log(x)):
         assert parse_srepr(sp.srepr(expr)) == expr
+
+
+# ------------------------------------------------------------------- instance certificates
+
+def _instance(obj):
+    return next(n for n in obj["theorems"][0]["obligations"] + obj["dependencies"]
+                if n["kind"] == "instance")
+
+
+def test_instance_certificate_is_exported_and_rechecked(export):
+    node = _instance(export)
+    cert = node["payload"]["certificate"]
+    assert cert["schema"] == "attncert-certificate/1" and node["status"] == "verified-interval"
+    ok, why, info = replay.replay(copy.deepcopy(export))
+    assert ok and info["instances"] >= 1 and "re-checked by certify.check" in why
+
+
+def test_tampered_instance_certificate_fails(export):
+    """The claimed sup error lowered below the certificate's own witness error: the
+    checker rejects it, so the exported status no longer replays."""
+    obj = copy.deepcopy(export)
+    cert = _instance(obj)["payload"]["certificate"]
+    cert["claim"]["upper"] = cert["witness"]["error_lower"] / 2
+    ok, why, _ = replay.replay(obj)
+    assert not ok and "rejected the exported certificate" in why
+
+
+@pytest.mark.parametrize("change", ["no certificate", "backend", "extra key"])
+def test_malformed_instance_payload_fails(export, change):
+    obj = copy.deepcopy(export)
+    payload = _instance(obj)["payload"]
+    if change == "no certificate":
+        payload["certificate"] = None
+    elif change == "backend":
+        payload["backend"] = "float64"
+    else:
+        payload["trusted"] = True
+    assert not replay.replay(obj)[0]

@@ -2,10 +2,12 @@
 
 Covers: every step is a general identity that sympy proves, and each one fails when a key
 ingredient is removed (phases, the factor H in beta, the 1/2, two heads per distance step,
-the geometric factor); T2.rate's standing is "proved" and T2 is no longer open; the export
-replays, and a T2.rate whose bound no longer matches its premises, or that drops a premise,
-is rejected; the stored-network bound holds on instances (interval branch and bound) and
-dominates certified sup errors; a network with all phases equal violates it.
+the geometric factor, a per-head bound e^{-4 kappa H u}); T2.rate's standing is "proved"
+and T2 is no longer open; the export replays, and a T2.rate whose bound no longer matches
+its premises, that drops a premise, that applies T2.rate-head's bound at another point or
+argues without it, is rejected; the stored-network bound holds on instances (interval
+branch and bound) and dominates certified sup errors; a network with all phases equal
+violates it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import sympy as sp
 
 from certify.pipeline import build, certify
 from certify.spec import parse_spec
-from theorems import multi_head, replay, report, symbolic, t2_rate
+from theorems import multi_head, obligations, replay, report, symbolic, t2_rate
 from theorems import multi_head_obligations as t2
-from theorems.obligations import Identity, Obligation
+from theorems.obligations import Obligation
 from theorems.srepr_parse import parse_srepr
 
 RATE_IDS = ("T2.rate-staircase", "T2.rate-head", "T2.rate-spacing", "T2.rate-series",
@@ -52,7 +54,8 @@ def test_every_step_fails_when_a_fact_is_perturbed(ob):
         bad = dataclasses.replace(f, lhs=f.lhs - 1) if f.relation == ">=" else \
             dataclasses.replace(f, rhs=f.rhs + 1)
         facts = ob.payload.facts[:n] + (bad,) + ob.payload.facts[n + 1:]
-        assert Obligation(ob.id, ob.statement, Identity(facts)).discharge().status == "failed", \
+        payload = dataclasses.replace(ob.payload, facts=facts)  # keeps the premise bounds
+        assert Obligation(ob.id, ob.statement, payload).discharge().status == "failed", \
             (ob.id, f.label)
 
 
@@ -248,6 +251,76 @@ def test_a_tampered_premise_bound_is_rejected(export):
             f["lhs"] = sp.srepr(parse_srepr(f["lhs"]) / 2)
     ok, why, _ = replay.replay(obj)
     assert not ok and "T2.rate-staircase" in why
+
+
+def _rate_head_mutated(monkeypatch):
+    """T2.rate-head stating e^{-4 kappa H u} for e^{-2 kappa H u} (false)."""
+    orig = t2_rate.head_bound
+    monkeypatch.setattr(t2_rate, "head_bound", lambda u=t2_rate.u_s, M=t2_rate.M_off:
+                        orig(2 * u, M))
+    return t2_rate.head_obligation()
+
+
+def test_a_false_per_head_bound_fails_the_head_and_the_combination(monkeypatch):
+    head = _rate_head_mutated(monkeypatch)
+    assert _status(head) == "failed"
+    prem = {ob.id: ob for ob in (t2_rate.staircase_obligation(), head,
+                                 t2_rate.spacing_obligation(), t2_rate.series_obligation())}
+    r = t2_rate.rate_obligation(prem).discharge()
+    assert r.status == "failed" and "T2.rate-head's bound" in r.detail
+
+
+def test_rate_applies_the_head_bound_it_uses():
+    ob = t2_rate.rate_obligation()
+    applied = set().union(*(obligations.applied_bounds(e) for f in ob.payload.facts
+                            for e in (f.lhs, f.rhs, f.certificate) if e is not None))
+    assert {a.func.__name__ for a in applied} == {"bound:T2.rate-head"}
+    assert dict(ob.payload.premise_bounds)["T2.rate-head"] == t2_rate.head_bound()
+    # Without the premise's bound the applied facts cannot be proved.
+    bare = dataclasses.replace(ob.payload, premise_bounds=())
+    assert Obligation(ob.id, ob.statement, bare).discharge().status == "failed"
+
+
+def _rate_facts(obj):
+    return _node(obj, "T2.rate")["payload"]["facts"]
+
+
+def test_a_head_bound_applied_at_another_point_is_rejected(export):
+    """u := 2 u_h turns the per-head bound into e^{-4 kappa H u_h}: T2.rate fails."""
+    obj = copy.deepcopy(export)
+    for f in _rate_facts(obj):
+        for key in ("rhs", "certificate"):
+            e = parse_srepr(f[key]) if f[key] else None
+            if e is not None and obligations.applied_bounds(e):
+                f[key] = sp.srepr(e.xreplace({a: a.func(a.args[0], 2 * a.args[1])
+                                              for a in obligations.applied_bounds(e)}))
+    ok, why, _ = replay.replay(obj)
+    assert not ok and "T2.rate" in why and "failed" in why
+
+
+def test_an_argument_without_the_head_bound_is_rejected(export):
+    """The old gap: the per-head bound restated by hand instead of applied from the premise.
+
+    Restated exactly as the premise's bound, every fact still holds; the argument no longer
+    rests on T2.rate-head, which it lists, and that is refused.
+    """
+    obj = copy.deepcopy(export)
+    for f in _rate_facts(obj):
+        for key in ("lhs", "rhs", "certificate"):
+            e = parse_srepr(f[key]) if f[key] else None
+            if e is not None and obligations.applied_bounds(e):
+                f[key] = sp.srepr(e.xreplace({a: t2_rate.head_bound().xreplace(
+                    {t2_rate.u_s: a.args[1]}) for a in obligations.applied_bounds(e)}))
+    ok, why, _ = replay.replay(obj)
+    assert not ok and "['T2.rate-head'] but not the bound" in why
+
+
+def test_a_head_bound_applied_without_the_use_is_rejected(export):
+    obj = copy.deepcopy(export)
+    node = _node(obj, "T2.rate")
+    node["uses"] = [u for u in node["uses"] if u != "T2.rate-head"]
+    ok, why, _ = replay.replay(obj)
+    assert not ok and "T2.rate-head" in why and "not among its uses" in why
 
 
 def test_a_tampered_rate_bound_cover_is_rejected(export):

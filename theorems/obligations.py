@@ -177,9 +177,104 @@ def at_least(lhs: Any, rhs: Any, certificate: Any, via: sp.Symbol | None = None,
 
 @dataclass(frozen=True)
 class Identity:
-    """Payload of an ``identity`` obligation: every fact must be proved exactly."""
+    """Payload of an ``identity`` obligation: every fact must be proved exactly.
+
+    ``premise_bounds`` holds, for an entailment that *applies* a premise's bound
+    (:func:`premise_bound`), the bound each premise node exports, by node id; every fact is
+    proved after :func:`resolve_bounds` has put those bounds in.  It is not exported: replay
+    reads the bounds from the exported premise nodes instead.
+    """
 
     facts: tuple[Fact, ...]
+    premise_bounds: tuple[tuple[str, sp.Expr], ...] = ()
+
+
+#: Prefix of the names by which an entailment refers to the bound a premise node exports:
+#: a symbol ``bound:<id>`` (the bound as a whole, any value) or an applied function
+#: ``bound:<id>(p1, v1, ..., pk, vk)`` (the bound with its parameters ``p_i`` set to ``v_i``).
+BOUND_PREFIX = "bound:"
+
+
+def premise_bound(node_id: str, *pairs: tuple[sp.Symbol, Any]) -> sp.Expr:
+    """The bound node ``node_id`` exports with parameter ``p`` set to ``v`` for each pair.
+
+    Parameters
+    ----------
+    node_id : str
+        The premise; it must be among the entailment's ``uses``.
+    *pairs : (sympy.Symbol, sympy expression)
+        Parameters of the exported bound (free symbols of it) and their values.
+
+    Returns
+    -------
+    sympy expression
+        The unevaluated application ``bound:<id>(p1, v1, ...)``; :func:`resolve_bounds`
+        replaces it by the exported bound with the parameters substituted.
+    """
+    args = [x for p, v in pairs for x in (p, _sym(v))]
+    if not args:
+        raise ValueError("an applied premise bound needs at least one parameter")
+    return sp.Function(BOUND_PREFIX + node_id)(*args)
+
+
+def applied_bounds(expr: sp.Basic) -> set[sp.Expr]:
+    """The applications ``bound:<id>(...)`` occurring in ``expr``."""
+    return {a for a in expr.atoms(sp.core.function.AppliedUndef)
+            if a.func.__name__.startswith(BOUND_PREFIX)}
+
+
+def resolve_bounds(expr: sp.Basic, exports: dict[str, sp.Expr]) -> sp.Basic:
+    """``expr`` with every ``bound:<id>(p1, v1, ..., pk, vk)`` replaced by the bound node
+    ``<id>`` exports, its parameters ``p_i`` set to ``v_i`` simultaneously.
+
+    Parameters
+    ----------
+    expr : sympy expression
+    exports : dict
+        Exported bound by node id.
+
+    Returns
+    -------
+    sympy expression
+        Equal to ``expr`` read with each application standing for its premise's bound.
+
+    Raises
+    ------
+    ValueError
+        If a node has no exported bound, the arguments are not pairs of distinct symbols
+        and values, a ``p_i`` is not a free symbol of the bound (a bound variable of a sum
+        cannot be set), a value mentions a bound variable of the bound (it would be
+        captured) or another application, or the bound itself names a premise bound.
+    """
+    rules: dict[sp.Expr, sp.Expr] = {}
+    for a in applied_bounds(expr):
+        nid = a.func.__name__[len(BOUND_PREFIX):]
+        if nid not in exports:
+            raise ValueError(f"no exported bound of {nid!r} to apply")
+        bound = exports[nid]
+        if applied_bounds(bound) or any(str(x).startswith(BOUND_PREFIX)
+                                         for x in bound.free_symbols):
+            raise ValueError(f"the bound of {nid} refers to other premises' bounds")
+        params, values = a.args[0::2], a.args[1::2]
+        if not a.args or len(a.args) % 2 or len(set(params)) != len(params) \
+                or not all(isinstance(p, sp.Symbol) for p in params):
+            raise ValueError(f"{a}: arguments must be distinct symbols, each with a value")
+        free = bound.free_symbols
+        captured = (bound.atoms(sp.Symbol) - free)
+        for p, v in zip(params, values, strict=True):
+            if p not in free:
+                raise ValueError(f"{a}: {p} is not a parameter of the bound of {nid}")
+            if v.free_symbols & captured or applied_bounds(v):
+                raise ValueError(f"{a}: the value {v} would be captured or is not plain")
+        rules[a] = bound.xreplace(dict(zip(params, values, strict=True)))
+    return expr.xreplace(rules) if rules else expr
+
+
+def resolve_fact(f: Fact, exports: dict[str, sp.Expr]) -> Fact:
+    """``f`` with :func:`resolve_bounds` applied to its sides, certificate and ``at``."""
+    r = lambda e: None if e is None else resolve_bounds(e, exports)  # noqa: E731
+    return Fact(r(f.lhs), r(f.rhs), f.relation, r(f.certificate), f.via, r(f.at), f.label,
+                f.termwise)
 
 
 def is_zero(expr: sp.Expr) -> bool:
@@ -302,10 +397,17 @@ def discharge_identity(payload: Identity) -> tuple[str, str]:
     Returns
     -------
     (str, str)
-        ``("proved-symbolic", summary)`` if every fact is proved by :func:`prove_fact`,
-        else ``("failed", reason of the first unproved fact)``.
+        ``("proved-symbolic", summary)`` if every fact, with its applied premise bounds
+        resolved from ``payload.premise_bounds`` (:func:`resolve_bounds`), is proved by
+        :func:`prove_fact`; else ``("failed", reason of the first unproved fact)``, also
+        when an applied bound cannot be resolved.
     """
+    exports = dict(payload.premise_bounds)
     for f in payload.facts:
+        try:
+            f = resolve_fact(f, exports)
+        except ValueError as exc:
+            return "failed", f"{exc} in: {f.label}"
         ok, why = prove_fact(f)
         if not ok:
             return "failed", why
@@ -1004,18 +1106,24 @@ def discharge_reduction(payload: Reduction) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Instance:
-    """A certificate built by ``make_certificate`` must pass the independent checker."""
+    """A certificate built by ``make_certificate`` must pass the independent checker.
+
+    ``certificate`` is filled by the discharger with the certificate it checked (one item),
+    so that the proof export carries it and replay checks it again.
+    """
 
     make_certificate: Callable[[], dict]
     description: str
     backend: str = "both"
+    certificate: list = field(default_factory=list, compare=False, repr=False)
 
 
 def discharge_instance(payload: Instance) -> tuple[str, str]:
     """Discharger of the ``instance`` kind.
 
     Imports ``certify.check.verify.check_certificate`` lazily, builds the certificate with
-    ``payload.make_certificate()`` and runs the checker with ``payload.backend``.
+    ``payload.make_certificate()``, keeps it in ``payload.certificate`` and runs the checker
+    with ``payload.backend``.
 
     Parameters
     ----------
@@ -1032,10 +1140,12 @@ def discharge_instance(payload: Instance) -> tuple[str, str]:
         from certify.check.verify import check_certificate
     except Exception as exc:  # the checker is a separate component; report why it is missing
         return "failed", f"independent checker unavailable: {type(exc).__name__}: {exc}"
+    payload.certificate.clear()
     try:
         cert = payload.make_certificate()
     except Exception as exc:
         return "failed", f"could not build the certificate: {type(exc).__name__}: {exc}"
+    payload.certificate.append(cert)
     verified, reason = check_certificate(cert, backend=payload.backend)
     if verified is True:
         return "verified-interval", f"checker ({payload.backend}) accepted: {reason}"

@@ -116,7 +116,8 @@ def payload_json(ob: Obligation) -> dict[str, Any]:
     Identity: every fact with ``lhs``, ``rhs``, ``certificate``, ``via``, ``at`` as srepr;
     inequality: every case (expression, bound, box) and its interval cover (filled by the
     discharger); construction and reduction: the network (canonical JSON) and the claims or
-    targets as srepr; instance: only the description (the certificate is not exported);
+    targets as srepr; instance: the description, the backend and the certificate the
+    discharger checked (``None`` if none was built);
     open: the reason.
     """
     p = ob.payload
@@ -140,7 +141,8 @@ def payload_json(ob: Obligation) -> dict[str, Any]:
     if isinstance(p, Reduction):
         return {"net": p.net.to_json_obj(), "targets": [_s(t) for t in p.targets]}
     if isinstance(p, Instance):
-        return {"description": p.description, "backend": p.backend}
+        return {"description": p.description, "backend": p.backend,
+                "certificate": p.certificate[0] if p.certificate else None}
     if isinstance(p, Open):
         return {"reason": p.reason}
     raise TypeError(f"unknown payload {type(p).__name__}")

@@ -11,8 +11,9 @@ re-checks every node from its exported payload alone:
   expression lies below the bound (python-flint, at the exported precision);
 * ``construction`` and ``reduction``: the exported network (``certify.network`` data) and
   claims are discharged again;
-* ``instance``: the certificate is not exported; its status is taken from the export and
-  it counts as an instance node (it can never make anything "proved");
+* ``instance``: the exported engine certificate is checked again by the independent
+  checker (``certify.check.verify.check_certificate``, the exported backend); the node
+  stays an instance node (it can never make anything "proved");
 * ``open``: stays open.
 
 An identity node whose facts name ``bound:<id>`` symbols is an *entailment*: its conclusion
@@ -35,15 +36,18 @@ from flint import ctx
 
 from theorems.obligations import (
     _NONSMOOTH,
+    BOUND_PREFIX,
     Claim,
     Construction,
     Fact,
     Reduction,
+    applied_bounds,
     arb_interval,
     compile_arb,
     discharge_construction,
     discharge_reduction,
     prove_fact,
+    resolve_fact,
 )
 from theorems.proof_dag import FORMAT, standings, worst
 from theorems.srepr_parse import parse_srepr
@@ -60,7 +64,7 @@ _NODE = {"id", "kind", "scope", "uses", "statement", "status", "detail", "second
          "standing", "standing_reason", "payload"}
 _PAYLOAD = {"identity": {"facts"}, "inequality": {"budget", "prec", "cases", "covers"},
             "construction": {"net", "claims"}, "reduction": {"net", "targets"},
-            "instance": {"description", "backend"}, "open": {"reason"}}
+            "instance": {"description", "backend", "certificate"}, "open": {"reason"}}
 _FACT = {"lhs", "rhs", "relation", "certificate", "via", "at", "label", "termwise"}
 _CASE = {"expr", "bound", "label", "symbols", "box"}
 _CLAIM = {"quantity", "index", "expected", "tolerance", "label"}
@@ -70,8 +74,6 @@ _SCOPES_OF = {"identity": {"general"}, "inequality": {"general", "box", "instanc
 _SUCCESS = {"identity": "proved-symbolic", "inequality": "verified-interval",
             "construction": "proved-symbolic", "reduction": "proved-symbolic",
             "instance": "verified-interval", "open": "open"}
-#: Prefix of the symbols by which an entailment names the bound a premise node exports.
-BOUND_PREFIX = "bound:"
 _FRACTION = re.compile(r"^-?[0-9]{1,4000}/[0-9]{1,4000}$")
 MAX_COVER_NODES = 2_000_000
 
@@ -131,10 +133,25 @@ def _frac(text: Any, where: str) -> Fraction:
 
 # ---------------------------------------------------------------------------- replays
 
-def _replay_identity(payload: dict, where: str) -> tuple[str, str]:
+def _premise_exports(facts: list[Fact], uses: list[str], nodes: dict[str, dict],
+                     where: str) -> dict[str, sp.Expr]:
+    """The exported bounds of the premises the facts apply (``bound:<id>(...)``); each must
+    be among ``uses`` and exported."""
+    ids = {a.func.__name__[len(BOUND_PREFIX):] for f in facts
+           for e in (f.lhs, f.rhs, f.certificate, f.at) if e is not None
+           for a in applied_bounds(e)}
+    bad = sorted(i for i in ids if i not in uses or i not in nodes)
+    if bad:
+        raise Rejected(f"{where}: applied premise bound(s) {bad} not among its uses")
+    return {i: exported_bound(nodes[i], f"{where} premise {i}") for i in sorted(ids)}
+
+
+def _replay_identity(payload: dict, where: str, uses: list[str] | None = None,
+                     nodes: dict[str, dict] | None = None) -> tuple[str, str]:
     _keys(payload, _PAYLOAD["identity"], where)
     if not isinstance(payload["facts"], list):
         raise Rejected(f"{where}: facts must be a list")
+    facts = []
     for n, f in enumerate(payload["facts"]):
         w = f"{where} fact {n}"
         _keys(f, _FACT, w)
@@ -144,9 +161,15 @@ def _replay_identity(payload: dict, where: str) -> tuple[str, str]:
         via = _expr(f["via"], w, optional=True)
         if via is not None and not isinstance(via, sp.Symbol):
             raise Rejected(f"{w}: via must be a symbol")
-        fact = Fact(_expr(f["lhs"], w), _expr(f["rhs"], w), f["relation"],
-                    _expr(f["certificate"], w, optional=True), via,
-                    _expr(f["at"], w, optional=True), f["label"], f["termwise"])
+        facts.append(Fact(_expr(f["lhs"], w), _expr(f["rhs"], w), f["relation"],
+                          _expr(f["certificate"], w, optional=True), via,
+                          _expr(f["at"], w, optional=True), f["label"], f["termwise"]))
+    exports = _premise_exports(facts, uses or [], nodes or {}, where)
+    for fact in facts:
+        try:
+            fact = resolve_fact(fact, exports)
+        except ValueError as exc:
+            return "failed", f"{exc} in: {fact.label}"
         ok, why = prove_fact(fact)
         if not ok:
             return "failed", why
@@ -263,10 +286,25 @@ def _replay_reduction(payload: dict, where: str) -> tuple[str, str]:
     return discharge_reduction(Reduction(_net(payload["net"], where), targets))
 
 
-def _replay_node(node: dict, where: str) -> tuple[str, str]:
+def _replay_instance(payload: dict, where: str) -> tuple[str, str]:
+    """Check the exported certificate again with the independent checker."""
+    _keys(payload, _PAYLOAD["instance"], where)
+    backend, cert = payload["backend"], payload["certificate"]
+    if backend not in ("flint", "pyinterval", "both"):
+        raise Rejected(f"{where}: unknown checker backend {backend!r}")
+    if cert is None:
+        return "failed", "no certificate was built"
+    from certify.check.verify import check_certificate
+    verified, reason = check_certificate(cert, backend=backend)
+    if verified is True:
+        return "verified-interval", f"checker ({backend}) accepted the exported certificate"
+    return "failed", f"checker rejected the exported certificate: {reason}"
+
+
+def _replay_node(node: dict, where: str, nodes: dict[str, dict]) -> tuple[str, str]:
     kind, payload = node["kind"], node["payload"]
     if kind == "identity":
-        return _replay_identity(payload, where)
+        return _replay_identity(payload, where, node["uses"], nodes)
     if kind == "inequality":
         return _replay_inequality(payload, where)
     if kind == "construction":
@@ -274,10 +312,7 @@ def _replay_node(node: dict, where: str) -> tuple[str, str]:
     if kind == "reduction":
         return _replay_reduction(payload, where)
     if kind == "instance":
-        _keys(payload, _PAYLOAD["instance"], where)
-        if node["status"] not in ("verified-interval", "failed"):
-            raise Rejected(f"{where}: impossible status for an instance node")
-        return node["status"], "not replayed (the certificate is not exported)"
+        return _replay_instance(payload, where)
     if kind == "open":
         _keys(payload, _PAYLOAD["open"], where)
         return "open", payload["reason"]
@@ -291,6 +326,24 @@ def _labelled(node: dict, prefix: str) -> list[dict]:
 def exported_bound(node: dict, where: str) -> sp.Basic:
     """The bound a node exports: the common left side of an identity node's ``conclusion``
     facts, or the common bound of an inequality node's cases labelled ``conclusion...``."""
+    try:
+        return _exported_bound(node, where)
+    except (KeyError, TypeError, AttributeError):
+        raise Rejected(f"{where}: malformed premise node") from None
+
+
+def exports_bound(node: dict) -> bool:
+    """Whether a node has ``conclusion`` facts or cases, that is, exports a bound."""
+    try:
+        items = node["payload"]["cases" if node["kind"] == "inequality" else "facts"]
+        return node["kind"] in ("identity", "inequality") and any(
+            isinstance(x, dict) and isinstance(x.get("label"), str)
+            and x["label"].startswith("conclusion") for x in items)
+    except (KeyError, TypeError):
+        return False
+
+
+def _exported_bound(node: dict, where: str) -> sp.Basic:
     if node["kind"] == "inequality":
         cases = node["payload"]["cases"]
         if not isinstance(cases, list):
@@ -309,15 +362,19 @@ def exported_bound(node: dict, where: str) -> sp.Basic:
 def check_entailments(nodes: dict[str, dict]) -> int:
     """Check every entailment node against the bounds its premises export.
 
-    A node is an entailment when its facts mention a symbol ``bound:<id>``.  Then: every
-    such id is among the node's uses and is an identity node with facts labelled
-    ``conclusion...`` sharing one left side, or an inequality node with cases labelled
-    ``conclusion...`` sharing one bound (the bound it exports; an inequality's holds where
-    its cases' boxes and its scope say); the node's facts
-    labelled ``entailment...`` share one left side E (its bound in terms of the premises'
-    bounds); and its one fact labelled exactly ``conclusion`` is an equation ``B == R``
-    without ``bound:`` symbols, with ``R - E[bound:<id> := exported bound of <id>]`` reduced
-    to 0 by sympy.  The facts themselves are re-proved by the identity replay.
+    A node is an entailment when its facts mention a symbol ``bound:<id>`` or apply a
+    premise bound ``bound:<id>(p1, v1, ...)``.  Then: every such id is among the node's uses
+    and is an identity node with facts labelled ``conclusion...`` sharing one left side, or
+    an inequality node with cases labelled ``conclusion...`` sharing one bound (the bound it
+    exports; an inequality's holds where its cases' boxes and its scope say); conversely
+    every node among its uses that exports a bound is named (an entailment cannot list a
+    premise and argue from another bound in its place); the node's facts labelled
+    ``entailment...`` share one left side E (its bound in terms of the premises' bounds);
+    and its one fact labelled exactly ``conclusion`` is an equation ``B == R`` without
+    ``bound:`` symbols or applications, with ``R - E[bound:<id> := exported bound of
+    <id>]`` reduced to 0 by sympy.  The facts themselves are re-proved by the identity
+    replay, with every applied premise bound replaced by the exported bound at the given
+    parameters (:func:`theorems.obligations.resolve_bounds`).
 
     Parameters
     ----------
@@ -351,11 +408,17 @@ def check_entailments(nodes: dict[str, dict]) -> int:
                 if e is not None:
                     names |= {s.name[len(BOUND_PREFIX):] for s in e.free_symbols
                               if isinstance(s, sp.Symbol) and s.name.startswith(BOUND_PREFIX)}
+                    names |= {a.func.__name__[len(BOUND_PREFIX):] for a in applied_bounds(e)}
         if not names:
             continue
         missing = sorted(u for u in names if u not in node["uses"] or u not in nodes)
         if missing:
             raise Rejected(f"{where}: entailment premise(s) {missing} not among its uses")
+        unused = sorted(u for u in node["uses"] if u in nodes and u not in names
+                        and exports_bound(nodes[u]))
+        if unused:
+            raise Rejected(f"{where}: the entailment uses premise(s) {unused} but not the "
+                           "bound they export")
         ent = [_expr(f["lhs"], where) for f in _labelled(node, "entailment")]
         if not ent or any(x != ent[0] for x in ent):
             raise Rejected(f"{where}: no common entailment bound")
@@ -365,7 +428,7 @@ def check_entailments(nodes: dict[str, dict]) -> int:
         rhs = _expr(concl[0]["rhs"], where)
         lhs = _expr(concl[0]["lhs"], where)
         if any(s.name.startswith(BOUND_PREFIX) for s in (lhs.free_symbols | rhs.free_symbols)
-               if isinstance(s, sp.Symbol)):
+               if isinstance(s, sp.Symbol)) or applied_bounds(lhs) or applied_bounds(rhs):
             raise Rejected(f"{where}: the conclusion still names a premise bound")
         sub = {s: exported_bound(nodes[s.name[len(BOUND_PREFIX):]], f"{where} premise {s.name}")
                for s in ent[0].free_symbols
@@ -420,7 +483,7 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
             raise Rejected(f"node {n['id']} appears twice")
         nodes[n["id"]] = n
     replayed: dict[str, str] = {}
-    counts = {"replayed": 0, "instance-not-replayed": 0}
+    counts = {"replayed": 0, "instances": 0}
     for nid, n in nodes.items():
         where = f"node {nid}"
         if not isinstance(nid, str) or n["kind"] not in _SCOPES_OF:
@@ -429,11 +492,11 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
             raise Rejected(f"{where}: a {n['kind']} node cannot have scope {n['scope']!r}")
         if not isinstance(n["uses"], list) or not all(isinstance(u, str) for u in n["uses"]):
             raise Rejected(f"{where}: uses must be a list of ids")
-        status, detail = _replay_node(n, where)
+        status, detail = _replay_node(n, where, nodes)
         if status not in (_SUCCESS[n["kind"]], "failed"):
             status = "failed"
         replayed[nid] = status
-        counts["instance-not-replayed" if n["kind"] == "instance" else "replayed"] += 1
+        counts["instances" if n["kind"] == "instance" else "replayed"] += 1
         if status != n["status"]:
             return False, (f"{where}: exported status {n['status']!r}, replayed "
                            f"{status!r} ({detail})"), counts
@@ -454,6 +517,6 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
                            f"{st!r}"), counts
         info["theorems"][t["id"]] = st
     summary = ", ".join(f"{k}: {v}" for k, v in info["theorems"].items())
-    return True, (f"{counts['replayed']} node(s) re-checked, {counts['instance-not-replayed']} "
-                  f"instance node(s) taken from the export, {counts['entailments']} "
+    return True, (f"{counts['replayed']} node(s) re-checked, {counts['instances']} instance "
+                  f"certificate(s) re-checked by certify.check, {counts['entailments']} "
                   f"entailment(s) matched to their premises; {summary}"), info

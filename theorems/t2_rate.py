@@ -74,6 +74,7 @@ from theorems.obligations import (
     at_least,
     compile_arb,
     equal,
+    premise_bound,
 )
 from theorems.replay import BOUND_PREFIX
 
@@ -251,6 +252,12 @@ def staircase_obligation() -> Obligation:
 
 
 # -------------------------------------------------------------------------------- head
+
+def psi_sum(lam: Any, M: Any = M_off) -> sp.Expr:
+    """``Psi_M(lam) = sum_{m=1}^{M} m e^{-lam m (m-1)}`` as a ``Sum``: the quantity
+    T2.rate-series bounds (at ``lam = kappa H``)."""
+    return sp.Sum(m_s * sp.exp(-lam * m_s * (m_s - 1)), (m_s, 1, M))
+
 
 def head_bound(u: Any = u_s, M: Any = M_off) -> sp.Expr:
     """``e^{-2 kappa H u} Psi_M(kappa H)`` as ``Sum(m e^{-kappa H m(m-1)} e^{-2 kappa H u})``."""
@@ -465,25 +472,31 @@ def rate_obligation(premises: dict[str, Obligation] | None = None) -> Obligation
     Parameters
     ----------
     premises : dict, optional
-        The premise nodes by id (default: built here); their exported bounds are substituted
-        into the entailment's bound to form the conclusion.
+        The premise nodes by id (default: built here): T2.rate-staircase, T2.rate-head,
+        T2.rate-spacing, T2.rate-series; their exported bounds are substituted into the
+        entailment's bound to form the conclusion, and T2.rate-head's bound is applied per
+        head.
 
     Returns
     -------
     Obligation
         Identity, general.  Facts: the decomposition ``N - g Range = g Delta ((1/H) sum_h c_h
         - X) + (g/H) Delta sum_h r_h`` on the template (``W_O = g/H``, ``o_h = V_{c_h} + Delta
-        r_h``, ``Range = a + Delta X``); over the heads, ``|r_h| <= Psi x_h`` sums to
-        ``|sum_h r_h| <= Psi sum_h x_h`` (termwise); the entailment (for every value of the
-        premise bounds ``S = bound:T2.rate-staircase``, ``P = bound:T2.rate-spacing``,
+        r_h``, ``Range = a + Delta X``); over the heads, ``|r_h| <= B_h`` with ``B_h =
+        bound:T2.rate-head(u, u_h)``, T2.rate-head's exported bound at ``u = u_h`` (resolved
+        from the premise, not restated), sums to ``|sum_h r_h| <= sum_h Psi_M(kappa H)
+        e^{-2 kappa H u_h}`` (termwise: the resolved ``B_h`` must equal that summand);
+        ``= Psi_M(kappa H) sum_h e^{-2 kappa H u_h}``; with ``Psi_M(kappa H) <= Q`` and
+        ``sum_h e^{-2 kappa H u_h} <= P`` that is at most ``Q P``; the entailment (for every
+        value of the premise bounds ``S = bound:T2.rate-staircase``, ``P = bound:T2.rate-spacing``,
         ``Q = bound:T2.rate-series``): ``|s| <= S`` and ``|sum_h r_h| <= Q P`` give
         ``|g Delta s + (g/H) Delta sum_h r_h| <= g Delta (S + P Q/H)``; and the conclusion
         ``|g| (Delta/H) (1/2 + Psi_N (1 + rho)/rho) = g Delta (S + P Q/H)`` at the exported
         bounds.
     """
     if premises is None:
-        premises = {ob.id: ob for ob in (staircase_obligation(), spacing_obligation(),
-                                         series_obligation())}
+        premises = {ob.id: ob for ob in (staircase_obligation(), head_obligation(),
+                                         spacing_obligation(), series_obligation())}
     t, pos, _ = _template()
     V, WO, dl = t["V"], t["W_O"][0, 0], t["Delta"]
     hh = symbolic.h
@@ -497,17 +510,31 @@ def rate_obligation(premises: dict[str, Obligation] | None = None) -> Obligation
         (g * dl * (sp.Sum(cc[hh], (hh, 0, H - 1)) / H - X)
          + g / H * dl * sp.Sum(rr[hh], (hh, 0, H - 1))).subs(pos),
         label="N - g Range = g Delta (hard average - X) + (g/H) Delta sum_h r_h")
-    Psi = sp.Symbol("Psi", nonnegative=True)
-    xe = sp.IndexedBase("x", nonnegative=True)
+    # The per-head bound is T2.rate-head's exported bound at u = u_h (resolved before the
+    # facts are proved); it factors into the quantities T2.rate-series and T2.rate-spacing
+    # bound: Psi_M(kappa H) and sum_h e^{-2 kappa H u_h}.
+    uh = sp.IndexedBase("u", nonnegative=True)
     lh = sp.IndexedBase("l", nonnegative=True)
-    r_h = Psi * xe[hh] * (1 - 2 * lh[hh] / (1 + lh[hh]))
+    B_h = premise_bound("T2.rate-head", (u_s, uh[hh]))
+    Psi = psi_sum(LAM)
+    X_h = sp.exp(-2 * LAM * uh[hh])
+    sum_X = sp.Sum(X_h, (hh, 0, H - 1))
+    r_h = B_h * (1 - 2 * lh[hh] / (1 + lh[hh]))       # |r_h| <= B_h
+    dP, dQ = sp.symbols("d_P d_Q", nonnegative=True)
     heads = (
-        at_least(sp.Sum(Psi * xe[hh], (hh, 0, H - 1)), sp.Sum(r_h, (hh, 0, H - 1)),
-                 sp.Sum(Psi * xe[hh] * 2 * lh[hh] / (1 + lh[hh]), (hh, 0, H - 1)),
-                 termwise=True, label="heads: sum_h r_h <= Psi sum_h x_h"),
-        at_least(sp.Sum(Psi * xe[hh], (hh, 0, H - 1)), sp.Sum(-r_h, (hh, 0, H - 1)),
-                 sp.Sum(Psi * xe[hh] * 2 / (1 + lh[hh]), (hh, 0, H - 1)),
-                 termwise=True, label="heads: -sum_h r_h <= Psi sum_h x_h"))
+        at_least(sp.Sum(Psi * X_h, (hh, 0, H - 1)), sp.Sum(r_h, (hh, 0, H - 1)),
+                 sp.Sum(B_h * 2 * lh[hh] / (1 + lh[hh]), (hh, 0, H - 1)), termwise=True,
+                 label="heads: sum_h r_h <= sum_h Psi_M(kappa H) e^{-2 kappa H u_h}, "
+                       "|r_h| <= T2.rate-head's bound at u = u_h"),
+        at_least(sp.Sum(Psi * X_h, (hh, 0, H - 1)), sp.Sum(-r_h, (hh, 0, H - 1)),
+                 sp.Sum(B_h * 2 / (1 + lh[hh]), (hh, 0, H - 1)), termwise=True,
+                 label="heads: -sum_h r_h <= sum_h Psi_M(kappa H) e^{-2 kappa H u_h}"),
+        equal(sp.Sum(Psi * X_h, (hh, 0, H - 1)), Psi * sum_X,
+              label="sum_h Psi_M(kappa H) e^{-2 kappa H u_h} = Psi_M(kappa H) sum_h "
+                    "e^{-2 kappa H u_h}"),
+        at_least((Psi + dQ) * (sum_X + dP), Psi * sum_X, dQ * sum_X + Psi * dP + dQ * dP,
+                 label="Psi_M(kappa H) <= Q (T2.rate-series) and sum_h e^{-2 kappa H u_h} "
+                       "<= P (T2.rate-spacing) give Psi_M sum_h e^{-2 kappa H u_h} <= Q P"))
     S, P, Q = (bound_symbol(i) for i in PREMISES)
     l0, l1, sg = sp.symbols("l0 l1 sigma", nonnegative=True)
     s = S * (1 - 2 * l0 / (1 + l0))                       # |s| <= S
@@ -523,6 +550,7 @@ def rate_obligation(premises: dict[str, Obligation] | None = None) -> Obligation
                  label="entailment: lower"))
     sub = {bound_symbol(i): exported_bound(premises[i]) for i in PREMISES}
     conclusion = equal(rate_bound_expr(), E.subs(sub), label="conclusion")
+    links = (("T2.rate-head", exported_bound(premises["T2.rate-head"])),)
     return Obligation(
         "T2.rate", "for all n >= 2, H >= 1, kappa > 0, g and every real y, the T2 template "
         "(exact arithmetic) satisfies |N(y) - g Range_[a,b](y)| <= |g| (Delta/H) (1/2 + "
@@ -530,7 +558,7 @@ def rate_obligation(premises: dict[str, Obligation] | None = None) -> Obligation
         "sum_{m=1}^{N} m e^{-kappa m(m-1)} + U_{N+1}(e^{-kappa N}) (any N >= 1): the paper's "
         "O(1/(n H)) with an explicit constant (1.5576 at kappa = 3); the bound is the "
         "entailment's at the premises' exported bounds",
-        Identity((decomposition,) + heads + entail + (conclusion,)),
+        Identity((decomposition,) + heads + entail + (conclusion,), premise_bounds=links),
         uses=PREMISES + ("T2.rate-head", "T2.sym-average", "T2.sym-score", "T2.sym-kappa"))
 
 
