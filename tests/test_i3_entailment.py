@@ -4,18 +4,21 @@ Covers: the premises I3.sigmoid-within-half, I3.tail-distance and I3.tail-gap ex
 bounds 1/2 (|s - theta|), (k+1) Delta and e^{-kappa k^2}; I3.bound is proved from symbols
 bound:<premise> and its conclusion is its entailment at those bounds; dropping the factor 2
 (two anchors per distance) makes it fail; the Lemma I export replays with I3.bound counted
-as an entailment, and a tampered premise bound or a dropped premise is rejected.
+as an entailment, and a tampered premise bound or a dropped premise is rejected;
+I3.decomposition holds for every p and bracket and fails when the bracket is mis-split.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
 import sympy as sp
 
 from theorems import lemma_i, replay, report, t2_rate
+from theorems.obligations import Identity, Obligation
 from theorems.srepr_parse import parse_srepr
 
 
@@ -105,3 +108,22 @@ def test_a_dropped_premise_is_rejected(export, oid):
     node["uses"] = [u for u in node["uses"] if u != oid]
     ok, why, _ = replay.replay(obj)
     assert not ok and oid in why and "not among its uses" in why
+
+
+def test_decomposition_is_general_in_p_and_the_bracket(obligations):
+    """The bracket split is proved for symbolic p and bracket {c, c+1}, and fails when the
+    bracket value o_2 loses a term or W_B is taken as a weight of one anchor."""
+    ob = obligations["I3.decomposition"]
+    assert ob.discharge().status == "proved-symbolic"
+    split = next(f for f in ob.payload.facts if f.label.startswith("general p, bracket"))
+    names = {s.name for s in split.lhs.free_symbols | split.rhs.free_symbols
+             if isinstance(s, sp.Symbol)}
+    assert {"c", "p"} <= names
+    E, Lg, c = lemma_i.E, sp.IndexedBase("L", real=True), sp.Symbol("c", integer=True,
+                                                                     nonnegative=True)
+    for wrong, right in ((Lg[c + 1] * E[c + 1], 0), (E[c] + E[c + 1], E[c])):
+        bad = dataclasses.replace(split, rhs=split.rhs.xreplace({wrong: right})) \
+            if wrong.func is sp.Mul else dataclasses.replace(split, rhs=split.rhs.subs(
+                wrong, right))
+        assert bad.rhs != split.rhs
+        assert Obligation("x", "s", Identity((bad,))).discharge().status == "failed"

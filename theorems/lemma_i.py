@@ -466,10 +466,23 @@ def obligations() -> list[Obligation]:
     WB = (e5[1] + e5[2]) / D5
     o2 = (L5[1] * e5[1] + L5[2] * e5[2]) / (e5[1] + e5[2])
     tail = sp.Add(*[e5[i] / D5 * (L5[i] - y) for i in (0, 3, 4)])
+    # General p and bracket B = {c, c+1}: the sum over i not in B is the full sum less the
+    # two bracket terms (its definition), so the split is algebra over the opaque sums.
+    cb = sp.Symbol("c", integer=True, nonnegative=True)
+    D_all = S(E[j_s])
+    N_all = S((Lg[j_s] - y) * E[j_s])
+    E_B = E[cb] + E[cb + 1]
+    o2_g = (Lg[cb] * E[cb] + Lg[cb + 1] * E[cb + 1]) / E_B
+    rest = N_all - E[cb] * (Lg[cb] - y) - E[cb + 1] * (Lg[cb + 1] - y)
     obs.append(Obligation(
-        "I3.decomposition", "o - y = sum_i w_i (L_i - y) (general p) = W_B (o_2 - y) + "
-        "sum_{i not in B} w_i (L_i - y) (p = 5, bracket {1, 2})",
-        Identity((equal(o_e - y, S((Lg[j_s] - y) * E[j_s]) / S(E[j_s]), label="general p"),
+        "I3.decomposition", "for every p >= 2, every bracket B = {c, c+1} and positive "
+        "weights: o - y = sum_i w_i (L_i - y) = W_B (o_2 - y) + sum_{i not in B} w_i "
+        "(L_i - y), W_B + sum_{i not in B} w_i = 1 (also spelled out for p = 5, B = {1, 2})",
+        Identity((equal(o_e - y, N_all / D_all, label="general p"),
+                  equal(N_all / D_all, E_B / D_all * (o2_g - y) + rest / D_all,
+                        label="general p, bracket {c, c+1}: W_B (o_2 - y) + rest"),
+                  equal(E_B / D_all + (D_all - E_B) / D_all, 1,
+                        label="W_B + sum_{i not in B} w_i = 1"),
                   equal(o5 - y, WB * (o2 - y) + tail, label="p=5")))))
     r = sp.Symbol("r", positive=True)
     u = sp.Symbol("u", positive=True)
