@@ -141,7 +141,14 @@ def test_theorems_check_prints_the_proof_export_unchanged(tmp_path, capfd):
     code, out, err = _run(["theorems", "replay", _write(tmp_path, out, "proof.json"),
                            "--json"], capfd)
     doc = _doc(out)
-    assert code == 0 and doc["schema"] == "attncert-replay-report/1" and doc["replayed"]
+    assert code == 0 and doc["schema"] == "attncert-replay-report/1" and doc["replayed"] is True
+    assert doc["nodes"] > 0
+    # A rejected export says "replayed": false, whatever was re-checked before the rejection.
+    export["theorems"][0]["status"] = "open"
+    code, out, err = _run(["theorems", "replay", _write(tmp_path, json.dumps(export),
+                                                        "bad.json"), "--json"], capfd)
+    doc = _doc(out)
+    assert code == 1 and doc["replayed"] is False and doc["nodes"] > 0
 
 
 def test_theorems_replay_rejection_is_a_report(tmp_path, capfd):

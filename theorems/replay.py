@@ -483,7 +483,7 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
             raise Rejected(f"node {n['id']} appears twice")
         nodes[n["id"]] = n
     replayed: dict[str, str] = {}
-    counts = {"replayed": 0, "instances": 0}
+    counts = {"nodes": 0, "instances": 0}
     for nid, n in nodes.items():
         where = f"node {nid}"
         if not isinstance(nid, str) or n["kind"] not in _SCOPES_OF:
@@ -496,7 +496,7 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         if status not in (_SUCCESS[n["kind"]], "failed"):
             status = "failed"
         replayed[nid] = status
-        counts["instances" if n["kind"] == "instance" else "replayed"] += 1
+        counts["instances" if n["kind"] == "instance" else "nodes"] += 1
         if status != n["status"]:
             return False, (f"{where}: exported status {n['status']!r}, replayed "
                            f"{status!r} ({detail})"), counts
@@ -517,6 +517,6 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
                            f"{st!r}"), counts
         info["theorems"][t["id"]] = st
     summary = ", ".join(f"{k}: {v}" for k, v in info["theorems"].items())
-    return True, (f"{counts['replayed']} node(s) re-checked, {counts['instances']} instance "
+    return True, (f"{counts['nodes']} node(s) re-checked, {counts['instances']} instance "
                   f"certificate(s) re-checked by certify.check, {counts['entailments']} "
                   f"entailment(s) matched to their premises; {summary}"), info
