@@ -670,13 +670,16 @@ def _replay_proof(args) -> int:
 
 
 def cmd_bound(args) -> int:
-    from certify.pipeline import certify
     from certify.spec import parse_spec
     from theorems import report
 
     for name in ("a", "b", "kappa"):
         if not math.isfinite(getattr(args, name)):
             raise InputError(f"--{name} must be finite")
+    if args.theorem == "multi-head":
+        return _bound_multi_head(args)
+    if args.p is None:
+        raise InputError("bound single-head needs --p")
     if not 2 <= args.p <= 2**22:  # the single-head spec's limit, checked before any work
         raise InputError("--p must lie in [2, 4194304]")
     obj = report.bound_single_head(args.a, args.b, args.p, args.kappa)
@@ -687,14 +690,7 @@ def cmd_bound(args) -> int:
                        "domain": {"lo": lo, "hi": hi},
                        "construction": {"p": args.p, "kappa": args.kappa},
                        "mode": "measure", "tol": args.tol})
-    prog, update = _progress(not args.json)
-    if prog:
-        with prog:
-            result, _ = certify(spec, update, args.jobs)
-    else:
-        result, _ = certify(spec, None, args.jobs)
-    if not result.holds:
-        raise InputError(f"certification did not converge: {result.message}")
+    result = _certified(spec, args)
     obj.update(certified_lower=result.lower, certified_upper=result.upper,
                bound_over_certified=obj["bound"] / result.upper)
     text = (f"single-head, a={args.a:g}, b={args.b:g}, p={args.p}, kappa={args.kappa:g}, "
@@ -705,6 +701,60 @@ def cmd_bound(args) -> int:
             f"  steps: {obj['proof_note']}\n"
             f"  certified sup error     [{result.lower:.6g}, {result.upper:.6g}]  "
             f"(= [{result.lower / obj['delta']:.4f}, {result.upper / obj['delta']:.4f}] Delta)\n"
+            f"  bound / certified upper {obj['bound_over_certified']:.3f}")
+    return emit_report(obj, args.json, text, SCHEMAS["bound"])
+
+
+#: Tokens and heads `bound multi-head` accepts: the certification beside the bound is
+#: O(n^2 H) work, so the limits keep it to minutes.
+BOUND_MAX_TOKENS, BOUND_MAX_HEADS = 512, 64
+
+
+def _certified(spec, args):
+    from certify.pipeline import certify
+
+    prog, update = _progress(not args.json)
+    if prog:
+        with prog:
+            result, _ = certify(spec, update, args.jobs)
+    else:
+        result, _ = certify(spec, None, args.jobs)
+    if not result.holds:
+        raise InputError(f"certification did not converge: {result.message}")
+    return result
+
+
+def _bound_multi_head(args) -> int:
+    from certify.spec import parse_spec
+    from theorems import report
+
+    if args.p is not None:
+        raise InputError("bound multi-head takes --n and --heads, not --p")
+    if args.n is None or args.heads is None:
+        raise InputError("bound multi-head needs --n and --heads")
+    if not 2 <= args.n <= BOUND_MAX_TOKENS or not 1 <= args.heads <= BOUND_MAX_HEADS:
+        raise InputError(f"--n must lie in [2, {BOUND_MAX_TOKENS}] and --heads in "
+                         f"[1, {BOUND_MAX_HEADS}]")
+    obj = report.bound_multi_head(args.a, args.b, args.n, args.heads, args.kappa)
+    lo, hi = obj["domain"]
+    spec = parse_spec({"theorem": "multi-head", "tokens": args.n,
+                       "target": {"kind": "truncated-linear", "a": args.a, "b": args.b,
+                                  "w": [1.0], "t": 0.0},
+                       "domain": {"lo": lo, "hi": hi},
+                       "construction": {"heads": args.heads, "kappa": args.kappa},
+                       "mode": "measure", "tol": args.tol})
+    result = _certified(spec, args)
+    obj.update(certified_lower=result.lower, certified_upper=result.upper,
+               bound_over_certified=obj["bound"] / result.upper)
+    nh = (args.n - 1) * args.heads / (args.b - args.a)
+    text = (f"multi-head, a={args.a:g}, b={args.b:g}, n={args.n}, H={args.heads}, "
+            f"kappa={args.kappa:g}, domain [{lo:g}, {hi:g}], Delta={obj['delta']:.6g}\n"
+            f"  a-priori bound          {obj['bound']:.6g}  (= {obj['bound_times_nH']:.4f} "
+            f"(b-a)/((n-1)H); T2.rate {obj['template_bound']:.4g} + rounding "
+            f"{obj['rounding_bound']:.2g})\n"
+            f"  steps: {obj['proof_note']}\n"
+            f"  certified sup error     [{result.lower:.6g}, {result.upper:.6g}]  "
+            f"(= [{result.lower * nh:.4f}, {result.upper * nh:.4f}] (b-a)/((n-1)H))\n"
             f"  bound / certified upper {obj['bound_over_certified']:.3f}")
     return emit_report(obj, args.json, text, SCHEMAS["bound"])
 
@@ -875,15 +925,23 @@ def make_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_theorems)
 
     bd = _subparser(sub, "bound", "a-priori bound beside the certified sup error",
-                    "The proved a-priori bound of one single-head token beside its certified "
-                    "sup error (measure mode), on [a - (b-a)/2, b + (b-a)/2].",
+                    "The proved a-priori bound beside the certified sup error (measure mode) "
+                    "of the same network, on [a - (b-a)/2, b + (b-a)/2]: single-head (one "
+                    "token, p anchors; Lemma I3 + rounding + leakage) or multi-head (n "
+                    "tokens, H heads; the O(1/(nH)) bound T2.rate + rounding).",
                     ("attncert bound single-head --a -1 --b 1 --p 64 --kappa 3",
                      "attncert bound single-head --a 0 --b 2 --p 16 --kappa 2 "
-                     "--tol 0.05 --json"))
-    bd.add_argument("theorem", choices=("single-head",), help="the construction")
+                     "--tol 0.05 --json",
+                     "attncert bound multi-head --a -1 --b 1 --n 8 --heads 4 --kappa 3"))
+    bd.add_argument("theorem", choices=("single-head", "multi-head"), help="the construction")
     bd.add_argument("--a", type=float, required=True, help="lower truncation level")
     bd.add_argument("--b", type=float, required=True, help="upper truncation level")
-    bd.add_argument("--p", type=int, required=True, help="anchors, in [2, 4194304]")
+    bd.add_argument("--p", type=int, default=None,
+                    help="anchors, in [2, 4194304] (single-head only)")
+    bd.add_argument("--n", type=int, default=None,
+                    help=f"tokens, in [2, {BOUND_MAX_TOKENS}] (multi-head only)")
+    bd.add_argument("--heads", type=int, default=None,
+                    help=f"heads, in [1, {BOUND_MAX_HEADS}] (multi-head only)")
     bd.add_argument("--kappa", type=float, required=True, help="sharpness of the softmax")
     bd.add_argument("--tol", type=float, default=0.01,
                     help="relative tolerance of the certified sup error")

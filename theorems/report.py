@@ -321,6 +321,86 @@ def bound_single_head(a: float, b: float, p: int, kappa: float) -> dict[str, Any
     return res
 
 
+def bound_multi_head(a: float, b: float, n: int, heads: int, kappa: float) -> dict[str, Any]:
+    """Our proved O(Delta/H) bound for T2 with one token of dimension 1 per position.
+
+    Setting: ``n`` tokens, the target ``Range_[a,b](x_k)`` at every token, the domain
+    ``[lo, hi] = [fl(a - h), fl(b + h)]`` with ``h = (b - a)/2`` for every token, and the
+    network of :func:`theorems.multi_head.construct` (H heads, ``beta = kappa H/Delta^2``,
+    ``Delta = (b - a)/(n - 1)``).  The returned ``bound`` bounds
+    ``sup_X max_k |N(X)_k - Range_[a,b](x_k)|`` for the stored binary64 network evaluated in
+    exact real arithmetic: it is :func:`theorems.multi_head.rate_bound`, the sum of
+
+    * ``template_bound``: ``|omega| Delta (1/2 + C(kappa_eff))`` (T2.rate, for all n, H and
+      kappa; ``kappa_eff = beta^ Delta^2/H`` from the stored beta);
+    * ``rounding_bound``: the stored-number terms (T2.rate-rounding with T1.rounding per
+      head and the coefficient error ``|H omega - 1| max(|a|, |b|)``).
+
+    Parameters
+    ----------
+    a, b : float
+        The target interval, ``a < b``.
+    n : int
+        Tokens, ``n >= 2`` (also the number of value anchors).
+    heads : int
+        ``H >= 1``.
+    kappa : float
+        ``kappa > 0``.
+
+    Returns
+    -------
+    dict
+        ``theorem``, ``a``, ``b``, ``n``, ``heads``, ``kappa``, ``domain``, ``delta``,
+        ``template_bound``, ``rounding_bound``, ``bound`` (each the smallest binary64 number
+        above an Arb enclosure), ``constant`` (``1/2 + C(kappa_eff)``, rounded up),
+        ``bound_times_nH`` (``bound (n - 1) H/(b - a)``, float), ``steps``
+        (:data:`RATE_STEPS`), ``proof_note`` and ``method``.
+
+    Raises
+    ------
+    certify.errors.InputError
+        For ``a >= b``, ``n < 2``, ``heads < 1``, ``kappa <= 0``, a non-finite number or an
+        overflowing domain.
+    """
+    from theorems.multi_head import construct, rate_bound
+
+    a, b, kappa = _finite(a, "a"), _finite(b, "b"), _finite(kappa, "kappa")
+    for name, v, least in (("n", n, 2), ("heads", heads, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+            raise InputError(f"{name} must be an integer >= {least}")
+    if not a < b:
+        raise InputError("the bound needs a < b")
+    if kappa <= 0:
+        raise InputError("kappa must be > 0")
+    n, heads = int(n), int(heads)
+    h = (b - a) / 2
+    lo, hi = a - h, b + h
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InputError("the domain [a - (b-a)/2, b + (b-a)/2] overflows")
+    built = construct(a, b, np.array([1.0]), 0.0, n, heads, kappa=kappa)
+    rb = rate_bound(built, np.full((1, n), lo), np.full((1, n), hi))
+    return {"theorem": "multi-head", "a": a, "b": b, "n": n, "heads": heads, "kappa": kappa,
+            "domain": [lo, hi], "delta": (b - a) / (n - 1), **rb,
+            "method": "T2.rate (Delta/H (1/2 + C(kappa))) + stored-number terms, Arb, "
+                      "rounded up",
+            "steps": RATE_STEPS,
+            "proof_note": "; ".join(f"{k.replace('_bound', '')}: {v['standing']}"
+                                    for k, v in RATE_STEPS.items())}
+
+
+#: What each term of :func:`bound_multi_head` rests on (standings as in :data:`BOUND_STEPS`).
+RATE_STEPS: dict[str, dict[str, Any]] = {
+    "template_bound": {"standing": "proved",
+                       "obligations": ["T2.rate", "T2.rate-staircase", "T2.rate-head",
+                                       "T2.rate-spacing", "T2.rate-series"],
+                       "note": "|omega| Delta (1/2 + C(kappa_eff)), C = Psi_N/(1 - e^{-kappa})"},
+    "rounding_bound": {"standing": "proved",
+                       "obligations": ["T2.rate-rounding", "T1.rounding"],
+                       "note": "per head the rounding of T1.rounding, plus |H omega - g| "
+                               "max(|a|, |b|)"},
+}
+
+
 #: What each term of :func:`bound_single_head` rests on.  "proved" means every step is an
 #: obligation proved for all parameters (:mod:`theorems.proof_dag`); the rest is labelled.
 BOUND_STEPS: dict[str, dict[str, Any]] = {
