@@ -17,6 +17,8 @@ Operations used by the checker (``bk`` is a backend):
   ``<= inf X`` / ``>= sup X``; it takes part in arithmetic, and ``bk.lo(X) >= 0`` is decided
   exactly;
 * ``bk.lb(X)`` / ``bk.ub(X)``: a Python float ``<= inf X`` / ``>= sup X``;
+* ``bk.finite(X)``: True only if ``X`` is a bounded set of reals (no NaN, no infinite end
+  or radius); False is always allowed (callers then fall back to a trivial bound);
 * ``bk.le(X, Y)``: True only if ``x <= y`` for every ``x in X``, ``y in Y`` (a comparison
   that is not certain is False);
 * ``bk.mid(X)``: some float near ``X``; used only for heuristic choices, never for a bound;
@@ -102,6 +104,9 @@ class FlintBackend:
     def hi(self, x: Any) -> Any:
         return x.upper()
 
+    def finite(self, x: Any) -> bool:
+        return bool(x.is_finite())  # finite midpoint and radius: a bounded ball
+
     def lb(self, x: Any) -> float:
         return -self.ub(-x)
 
@@ -166,6 +171,9 @@ class PyIntervalBackend:
 
     def hi(self, x: Any) -> float:
         return x[-1][1] if len(x) else math.nan
+
+    def finite(self, x: Any) -> bool:
+        return math.isfinite(self.lb(x)) and math.isfinite(self.ub(x))
 
     def lb(self, x: Any) -> float:
         v = self.lo(x)

@@ -472,7 +472,7 @@ def _sums_of_others(bk: Any, P: list[Any]) -> tuple[list[Any], Any]:
 
 def _finite(bk: Any, x: Any) -> bool:
     """True if ``x`` is a bounded enclosure (not NaN, not an infinite radius or end)."""
-    return math.isfinite(bk.lb(x)) and math.isfinite(bk.ub(x))
+    return bk.finite(x)
 
 
 def _clamp_lo(bk: Any, x: Any) -> Any:
