@@ -18,7 +18,7 @@ import pytest
 import sympy as sp
 
 from theorems import lemma_i, replay, report, t2_rate
-from theorems.obligations import Identity, Obligation
+from theorems.obligations import Identity, Obligation, applied_bounds
 from theorems.srepr_parse import parse_srepr
 
 
@@ -40,7 +40,12 @@ def test_premises_export_their_bounds(obligations):
 def test_bound_is_an_entailment_of_its_premises(obligations):
     ob = obligations["I3.bound"]
     names = {s.name for f in ob.payload.facts for s in (f.lhs - f.rhs).free_symbols}
+    names |= {a.func.__name__ for f in ob.payload.facts
+              for a in applied_bounds(f.lhs - f.rhs)}
+    # S as a symbol; D and G applied at the summation index k
     assert {replay.BOUND_PREFIX + i for i in lemma_i.I3_PREMISES} <= names
+    assert {a.args for f in ob.payload.facts for a in applied_bounds(f.lhs - f.rhs)} == \
+        {(lemma_i.k_s, lemma_i.k_s)}
     assert set(lemma_i.I3_PREMISES) <= set(ob.uses)
     concl = next(f for f in ob.payload.facts if f.label == "conclusion")
     assert concl.lhs == lemma_i.i3_bound_expr(sp.Symbol("K", integer=True, positive=True))

@@ -4,7 +4,10 @@ An entailment may write ``bound:<id>(p, v)``: the bound node ``<id>`` exports, w
 parameter p set to v.  Covers: the resolution is the substitution, and it refuses
 everything that would change the meaning of the premise's bound (a parameter that is not
 free in it, a value captured by a summation variable, a bound that itself names premises,
-malformed arguments, an unknown premise); an identity whose premise bound is missing fails.
+malformed arguments, an unknown premise, a value outside the parameter's assumptions); an
+identity whose premise bound is missing fails.  A sum whose range leaves its index's
+assumptions proves nothing (sympy would simplify with them), and sums with equal limits
+cancel by linearity.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from theorems.obligations import (
     Obligation,
     applied_bounds,
     at_least,
+    is_zero,
     premise_bound,
+    prove_fact,
     resolve_bounds,
 )
 from theorems.srepr_parse import parse_srepr
@@ -74,3 +79,60 @@ def test_identity_with_an_unresolved_application_fails():
     small = at_least(b, 2 * EXPORT.subs(u, v), -EXPORT.subs(u, v))
     bad = Obligation("x", "s", Identity((small,), premise_bounds=(("P", EXPORT),)))
     assert bad.discharge().status == "failed"
+
+
+def test_a_parameter_that_is_also_a_summation_index_is_refused():
+    """``m + Sum(m k, (m, 1, M))``: m is free and bound; setting it would rename the index."""
+    k = sp.Symbol("k", nonnegative=True)
+    tricky = m + sp.Sum(m * k, (m, 1, M))
+    with pytest.raises(ValueError, match="not a parameter"):
+        resolve_bounds(premise_bound("P", (m, k)), {"P": tricky})
+
+
+@pytest.mark.parametrize("param, value", [(u, sp.oo), (u, -v), (u, sp.Symbol("x", real=True)),
+                                          (M, sp.Integer(0)), (M, sp.Rational(1, 2)),
+                                          (M, sp.Symbol("x", positive=True))])
+def test_values_outside_the_premise_hypotheses_are_refused(param, value):
+    """The premise is proved for nonnegative u and positive integer M only."""
+    with pytest.raises(ValueError, match="assumptions"):
+        resolve_bounds(premise_bound("P", (param, value)), {"P": EXPORT})
+
+
+def test_values_inside_the_hypotheses_are_accepted():
+    h = sp.Symbol("h", integer=True)
+    for param, value in ((u, sp.IndexedBase("u", nonnegative=True)[h]), (u, v + 1),
+                         (M, M + 3), (M, sp.Integer(7))):
+        assert not applied_bounds(resolve_bounds(premise_bound("P", (param, value)),
+                                                 {"P": EXPORT}))
+
+
+# ---------------------------------------------------- sums and their indices' assumptions
+
+@pytest.mark.parametrize("fact", [
+    # sqrt(k^2) = k holds for k >= 0 only; the range reaches k = -1.
+    lambda k: at_least(sp.Integer(0), sp.Sum(sp.sqrt(k**2) - k, (k, -1, 1)), sp.Integer(0)),
+    # termwise: k - 1 >= 0 for a positive integer k, but the range starts at 0 and the sum
+    # is -1 (a false claim that the summand rule alone would prove).
+    lambda k: at_least(sp.Sum(k - 1, (k, 0, 1)), sp.Integer(0),
+                       sp.Sum(k - 1, (k, 0, 1)), termwise=True),
+    # a reversed range (Karr's convention) sums the values in between, outside k >= 1.
+    lambda k: at_least(sp.Sum(k - 1, (k, 3, -2)), sp.Integer(0),
+                       sp.Sum(k - 1, (k, 3, -2)), termwise=True),
+])
+def test_a_sum_beyond_its_index_assumptions_proves_nothing(fact):
+    k = sp.Symbol("k", integer=True, positive=True)
+    ok, why = prove_fact(fact(k))
+    assert not ok and "beyond its index's assumptions" in why
+    assert not is_zero(sp.Sum(sp.sqrt(k**2) - k, (k, -1, 1)))
+
+
+def test_sums_within_their_assumptions_still_prove():
+    k = sp.Symbol("k", integer=True, positive=True)
+    K = sp.Symbol("K", integer=True, nonnegative=True)
+    f = sp.IndexedBase("f")
+    assert prove_fact(at_least(sp.Sum(k, (k, 1, K)), 0, sp.Sum(k, (k, 1, K)),
+                               termwise=True))[0]
+    # linearity of sums with equal limits (an empty range, K = 0, included)
+    assert is_zero(sp.Sum(f[k] * k, (k, 1, K)) + sp.Sum(f[k] * (1 - k), (k, 1, K))
+                   - sp.Sum(f[k], (k, 1, K)))
+    assert not is_zero(sp.Sum(f[k] * k, (k, 1, K)) - sp.Sum(f[k], (k, 1, K)))

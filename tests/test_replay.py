@@ -178,3 +178,34 @@ def test_malformed_instance_payload_fails(export, change):
     else:
         payload["trusted"] = True
     assert not replay.replay(obj)[0]
+
+
+def test_instance_certificate_of_another_theorem_or_backend_fails(export):
+    obj = copy.deepcopy(export)
+    _instance(obj)["payload"]["certificate"]["theorem"] = "multi-head"
+    ok, why, _ = replay.replay(obj)
+    assert not ok and "not one of theorem 'single-head'" in why
+    obj = copy.deepcopy(export)
+    _instance(obj)["payload"]["backend"] = "flint"
+    ok, why, _ = replay.replay(obj)
+    assert not ok and "both backends" in why
+
+
+@pytest.mark.parametrize("where", ["node id", "case symbols", "box entry", "claims"])
+def test_malformed_parts_are_rejected_not_raised(export, where):
+    obj = copy.deepcopy(export)
+    nodes = obj["theorems"][0]["obligations"] + obj["dependencies"]
+    if where == "node id":
+        nodes[0]["id"] = ["x"]
+    else:
+        kind = {"case symbols": "inequality", "box entry": "inequality",
+                "claims": "construction"}[where]
+        node = next(n for n in nodes if n["kind"] == kind)
+        if where == "case symbols":
+            node["payload"]["cases"][0]["symbols"] = 5
+        elif where == "box entry":
+            node["payload"]["cases"][0]["box"] = [5] * len(node["payload"]["cases"][0]["box"])
+        else:
+            node["payload"]["claims"] = 5
+    ok, why, _ = replay.replay(obj)
+    assert ok is False and why

@@ -323,6 +323,57 @@ def test_a_head_bound_applied_without_the_use_is_rejected(export):
     assert not ok and "T2.rate-head" in why and "not among its uses" in why
 
 
+def _set_entailment(obj, E=None, conclusion=None, extra=None):
+    node = _node(obj, "T2.rate")
+    for f in node["payload"]["facts"]:
+        if f["label"].startswith("entailment") and E is not None:
+            f["lhs"] = sp.srepr(E)
+        if f["label"] == "conclusion" and conclusion is not None:
+            f["lhs"] = f["rhs"] = sp.srepr(conclusion)
+    if extra:
+        node["payload"]["facts"] = [f for f in node["payload"]["facts"]
+                                    if not f["label"].startswith(("entailment", "conclusion"))
+                                    ] + extra
+    return obj
+
+
+def test_a_capturing_entailment_bound_is_rejected(export):
+    """E written with sums over H and rho equals g Delta (S + P Q/H) for every S, P, Q, but
+    substituting the premises' bounds (which contain H and rho) would capture them."""
+    S, P, Q = (t2_rate.bound_symbol(i) for i in t2_rate.PREMISES)
+    H, rho, g, D = t2_rate.H, t2_rate.rho, t2_rate.g_abs, t2_rate.Delta
+    E = g * D * (sp.Sum(S * (3 * H - 4), (H, 1, 2))
+                 + sp.Sum(P * (7 * rho - 10), (rho, 1, 2)) * Q / H)
+    assert sp.simplify(E.doit() - g * D * (S + P * Q / H)) == 0
+    ok, why, _ = replay.replay(_set_entailment(copy.deepcopy(export), E, sp.Integer(0)))
+    assert not ok and "capture" in why
+
+
+def test_an_entailment_bound_without_the_premises_is_rejected(export):
+    S, P, Q = (t2_rate.bound_symbol(i) for i in t2_rate.PREMISES)
+    fact = {"lhs": sp.srepr(sp.Integer(0)), "rhs": sp.srepr(-(S + P + Q)), "relation": ">=",
+            "certificate": sp.srepr(S + P + Q), "via": None, "at": None,
+            "label": "entailment: upper", "termwise": False}
+    concl = {"lhs": sp.srepr(sp.Integer(0)), "rhs": sp.srepr(sp.Integer(0)), "relation": "==",
+             "certificate": None, "via": None, "at": None, "label": "conclusion",
+             "termwise": False}
+    ok, why, _ = replay.replay(_set_entailment(copy.deepcopy(export), extra=[fact, concl]))
+    assert not ok and "do not enter the entailment bound" in why
+
+
+def test_a_premise_bound_with_other_assumptions_is_rejected(export):
+    """bound:T2.rate-staircase declared zero: facts about it would prove anything."""
+    obj = copy.deepcopy(export)
+    name = "bound:T2.rate-staircase"
+    strong = {sp.Symbol(name, nonnegative=True): sp.Symbol(name, zero=True)}
+    for f in _rate_facts(obj):
+        for key in ("lhs", "rhs", "certificate"):
+            if f[key]:
+                f[key] = sp.srepr(parse_srepr(f[key]).xreplace(strong))
+    ok, why, _ = replay.replay(obj)
+    assert not ok and "declared nonnegative and nothing else" in why
+
+
 def test_a_tampered_rate_bound_cover_is_rejected(export):
     obj = copy.deepcopy(export)
     case = _node(obj, "T2.rate-bound")["payload"]["cases"][0]

@@ -74,6 +74,8 @@ from theorems.obligations import (
     at_least,
     compile_arb,
     equal,
+    premise_bound,
+    resolve_bounds,
 )
 
 ID = "lemma-i"
@@ -631,15 +633,26 @@ def i3_bound_expr(terms: Any = None) -> sp.Expr:
 
 def i3_entailment_bound(two_per_distance: bool = True) -> sp.Expr:
     """I3.bound's entailment bound ``E = Delta S + sum_{k=1}^{K} 2 D G`` in the premise
-    bounds ``S = bound:I3.sigmoid-within-half`` (|s - theta|), ``D = bound:I3.tail-distance``
-    (offset of an anchor k steps beyond the bracket) and ``G = bound:I3.tail-gap`` (its
-    weight); the factor 2 counts the two anchors per k (I3.count).  ``two_per_distance=False``
-    drops it (for tests: the conclusion then no longer matches)."""
-    from theorems.t2_rate import bound_symbol
+    bounds ``S = bound:I3.sigmoid-within-half`` (|s - theta|), ``D = bound:I3.tail-distance(k,
+    k)`` (offset of an anchor k steps beyond the bracket) and ``G = bound:I3.tail-gap(k, k)``
+    (its weight), the last two applied at the summation index; the factor 2 counts the two
+    anchors per k (I3.count).  ``two_per_distance=False`` drops it (for tests: the
+    conclusion then no longer matches)."""
 
     Kt = sp.Symbol("K", integer=True, positive=True)
-    S, D, G = (bound_symbol(i) for i in I3_PREMISES)
+    S, D, G = i3_premise_bounds()
     return Delta * S + sp.Sum((2 if two_per_distance else 1) * D * G, (k_s, 1, Kt))
+
+
+def i3_premise_bounds() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """``S = bound:I3.sigmoid-within-half`` (a symbol) and ``D``, ``G``: the bounds
+    I3.tail-distance and I3.tail-gap export, applied at the summation index k
+    (``bound:<id>(k, k)``, :func:`theorems.obligations.premise_bound`)."""
+    from theorems.t2_rate import bound_symbol
+
+    return (bound_symbol("I3.sigmoid-within-half"),
+            premise_bound("I3.tail-distance", (k_s, k_s)),
+            premise_bound("I3.tail-gap", (k_s, k_s)))
 
 
 def _i3_assembly(premises: dict[str, Obligation] | None = None,
@@ -681,7 +694,7 @@ def _i3_assembly(premises: dict[str, Obligation] | None = None,
     kk = k_s  # the premises' k: their exported bounds are taken at every summation index
     jj = sp.Symbol("j", integer=True, nonnegative=True)
     ii = sp.Symbol("i", integer=True)
-    S, D, G = (bound_symbol(i) for i in I3_PREMISES)
+    S, D, G = i3_premise_bounds()
     sB, alpha = sp.symbols("s_B alpha", nonnegative=True)
     sp_, sm_ = sp.IndexedBase("s_r", nonnegative=True), sp.IndexedBase("s_l", nonnegative=True)
     dp_, dm_ = sp.IndexedBase("d_r", nonnegative=True), sp.IndexedBase("d_l", nonnegative=True)
@@ -696,12 +709,15 @@ def _i3_assembly(premises: dict[str, Obligation] | None = None,
     tail_cert = G * (D * (sp_[kk] / (1 + sp_[kk]) + sm_[kk] / (1 + sm_[kk]))
                      + dp_[kk] / (1 + sp_[kk]) + dm_[kk] / (1 + sm_[kk]))
     E = i3_entailment_bound(two_per_distance)
-    sub = {bound_symbol(i): exported_bound(premises[i]) for i in I3_PREMISES}
+    exports = {i: exported_bound(premises[i]) for i in I3_PREMISES}
+    sub = {bound_symbol("I3.sigmoid-within-half"): exports["I3.sigmoid-within-half"]}
+    links = tuple((i, exports[i]) for i in ("I3.tail-distance", "I3.tail-gap"))
     facts = [
         at_least(E, WB * o2 + tail, cert_bracket + sp.Sum(tail_cert, (kk, 1, Kt)),
                  label="entailment: +-(o - y) = W_B (o_2 - y) + sum over the anchors k = 1..K "
                        "steps beyond the bracket, two per k"),
-        equal(i3_bound_expr(Kt), E.subs(sub), label="conclusion")]
+        equal(i3_bound_expr(Kt), resolve_bounds(E.xreplace(sub), dict(links)),
+              label="conclusion")]
     # Outside: y = a - s Delta; o - a = sum_i w_i i Delta with w_i <= e^{-kappa i^2} (the
     # gap to anchor 0) and o - a >= 0 (I2.range); above b symmetric.
     so = sp.IndexedBase("s_o", nonnegative=True)
@@ -718,7 +734,7 @@ def _i3_assembly(premises: dict[str, Obligation] | None = None,
                    "anchor levels beyond the bracket: |o(y) - y| <= Delta/2 + 2 Delta "
                    "sum_{k=1}^{K} (k+1) e^{-kappa k^2} <= Delta c(kappa) for y in [a, b] "
                    "(triangle inequality over the decomposition, two anchors per k)",
-                   Identity(tuple(facts))),
+                   Identity(tuple(facts), premise_bounds=links)),
         Obligation("I3.bound-outside", "for y <= a (y >= b symmetric): 0 <= o - a <= Delta "
                    "sum_{k=1}^{K} k e^{-kappa k^2}",
                    Identity((at_least(sp.Sum(kk * Delta * sp.exp(-kappa * kk**2), (kk, 1, Kt)),

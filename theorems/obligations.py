@@ -223,6 +223,25 @@ def applied_bounds(expr: sp.Basic) -> set[sp.Expr]:
             if a.func.__name__.startswith(BOUND_PREFIX)}
 
 
+def bound_variables(expr: sp.Basic) -> set[sp.Symbol]:
+    """Every symbol bound somewhere in ``expr``: summation and product indices, integration
+    variables, and the variable of a ``Limit``."""
+    out: set[sp.Symbol] = set()
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.concrete.expr_with_limits.ExprWithLimits):
+            out |= set(node.variables)
+        elif isinstance(node, sp.Limit):
+            out.add(node.args[1])
+    return out
+
+
+def satisfies_assumptions(value: sp.Basic, param: sp.Symbol) -> bool:
+    """Whether sympy establishes for ``value`` every assumption that holds for ``param``
+    (``param.assumptions0``: integer, positive, nonnegative, finite, ...)."""
+    return all(getattr(value, f"is_{key}", None) is truth
+               for key, truth in param.assumptions0.items() if truth is True)
+
+
 def resolve_bounds(expr: sp.Basic, exports: dict[str, sp.Expr]) -> sp.Basic:
     """``expr`` with every ``bound:<id>(p1, v1, ..., pk, vk)`` replaced by the bound node
     ``<id>`` exports, its parameters ``p_i`` set to ``v_i`` simultaneously.
@@ -242,11 +261,15 @@ def resolve_bounds(expr: sp.Basic, exports: dict[str, sp.Expr]) -> sp.Basic:
     ------
     ValueError
         If a node has no exported bound, the arguments are not pairs of distinct symbols
-        and values, a ``p_i`` is not a free symbol of the bound (a bound variable of a sum
-        cannot be set), a value mentions a bound variable of the bound (it would be
-        captured) or another application, or the bound itself names a premise bound.
+        and values, a ``p_i`` is not a free symbol of the bound or is also bound in it (a
+        summation index cannot be set), a value mentions a bound variable of the bound (it
+        would be captured) or another application, a sum in ``expr`` binds a symbol of the
+        bound other than the parameters set, a value is not known to satisfy every
+        assumption of its parameter (a nonnegative u, a positive integer M: the premise is
+        proved only there), or the bound itself names a premise bound.
     """
     rules: dict[sp.Expr, sp.Expr] = {}
+    binders = bound_variables(expr)
     for a in applied_bounds(expr):
         nid = a.func.__name__[len(BOUND_PREFIX):]
         if nid not in exports:
@@ -260,14 +283,25 @@ def resolve_bounds(expr: sp.Basic, exports: dict[str, sp.Expr]) -> sp.Basic:
                 or not all(isinstance(p, sp.Symbol) for p in params):
             raise ValueError(f"{a}: arguments must be distinct symbols, each with a value")
         free = bound.free_symbols
-        captured = (bound.atoms(sp.Symbol) - free)
+        captured = bound_variables(bound)
         for p, v in zip(params, values, strict=True):
-            if p not in free:
+            if p not in free or p in captured:
                 raise ValueError(f"{a}: {p} is not a parameter of the bound of {nid}")
             if v.free_symbols & captured or applied_bounds(v):
                 raise ValueError(f"{a}: the value {v} would be captured or is not plain")
+            if not satisfies_assumptions(v, p):
+                raise ValueError(f"{a}: the value {v} is not known to satisfy the "
+                                 f"assumptions of {p} ({_declared(p)})")
+        if (free - set(params)) & binders:
+            raise ValueError(f"{a}: a sum here binds a symbol of the bound of {nid} "
+                             f"({sorted(map(str, (free - set(params)) & binders))})")
         rules[a] = bound.xreplace(dict(zip(params, values, strict=True)))
     return expr.xreplace(rules) if rules else expr
+
+
+def _declared(p: sp.Symbol) -> str:
+    keys = ("integer", "positive", "nonnegative", "real", "finite")
+    return ", ".join(k for k in keys if p.assumptions0.get(k) is True) or "none"
 
 
 def resolve_fact(f: Fact, exports: dict[str, sp.Expr]) -> Fact:
@@ -287,14 +321,18 @@ def is_zero(expr: sp.Expr) -> bool:
     Returns
     -------
     bool
-        True only if ``expand``, ``simplify`` or ``simplify(expand(powsimp(...)))`` returns 0;
-        each is an equivalence transformation, so True is a proof that ``expr == 0``.  False
-        means "not proved", not "nonzero".
+        True only if every sum in ``expr`` stays within its index's assumptions
+        (:func:`sums_respect_assumptions`) and ``expand``, ``simplify`` or
+        ``simplify(expand(powsimp(...)))`` returns 0, or the sums cancel by linearity
+        (:func:`_zero_by_merged_sums`); each is an equivalence transformation, so True is a
+        proof that ``expr == 0``.  False means "not proved", not "nonzero".
     """
     if isinstance(expr, (str, bytes)):  # replayed expressions come from the whitelist parser
         raise TypeError("is_zero takes a sympy expression, not text")
+    if not sums_respect_assumptions(sp.sympify(expr)):
+        return False
     e = sp.sympify(expr).doit()
-    if e == 0:
+    if e == 0 or _zero_by_merged_sums(e):
         return True
     for step in (sp.expand, sp.simplify,
                  lambda x: sp.simplify(sp.expand(sp.powsimp(sp.expand(x), force=False)))):
@@ -304,6 +342,75 @@ def is_zero(expr: sp.Expr) -> bool:
         except (TypeError, ValueError, NotImplementedError, RecursionError):
             continue
     return False
+
+
+#: Assumptions of a summation index and which limit must have them so that every index
+#: value ``lo, lo + 1, ..., hi`` has them: kept upwards (check ``lo``), downwards (``hi``),
+#: or by adding integers (``lo``); ``finite`` needs both.  Any other assumption (``nonzero``
+#: without a sign, ``even``, ``prime``, ...) is refused.
+_UP = frozenset({"positive", "extended_positive", "nonnegative", "extended_nonnegative"})
+_DOWN = frozenset({"negative", "extended_negative", "nonpositive", "extended_nonpositive"})
+_SHIFT = frozenset({"commutative", "complex", "hermitian", "real", "extended_real",
+                    "integer", "rational", "algebraic"})
+
+
+def sums_respect_assumptions(expr: sp.Basic) -> bool:
+    """Whether every ``Sum`` in ``expr`` ranges only over values its index's assumptions
+    allow: ``hi - lo + 1 >= 0`` (no reversed range), and each assumption of the index holds
+    at the limit that carries it to every index value (:data:`_UP`, :data:`_DOWN`,
+    :data:`_SHIFT`; ``nonzero`` only together with a sign).
+
+    Sympy simplifies a summand using the index's assumptions (``sqrt(k^2) = k`` for a
+    positive k), so a sum whose range leaves them could be "proved" equal to a wrong value;
+    such a sum is refused instead.
+    """
+    for node in sp.preorder_traversal(expr):
+        if not isinstance(node, sp.Sum):
+            continue
+        for var, lo, hi in node.limits:
+            if (hi - lo + 1).is_nonnegative is not True:
+                return False
+            for key, truth in var.assumptions0.items():
+                if truth is not True:
+                    continue
+                if key in ("nonzero", "extended_nonzero"):
+                    ends = (lo,) if var.is_positive else (hi,) if var.is_negative else None
+                elif key in _UP or key in _SHIFT:
+                    ends = (lo,)
+                elif key in _DOWN:
+                    ends = (hi,)
+                elif key == "finite":
+                    ends = (lo, hi)
+                else:
+                    ends = None
+                if ends is None or not all(getattr(x, f"is_{key}", None) is True
+                                           for x in ends):
+                    return False
+    return True
+
+
+def _zero_by_merged_sums(e: sp.Expr) -> bool:
+    """True if ``e`` is proved 0 by linearity of finite sums: the terms of ``e`` that are
+    ``c * Sum(f, L)`` (one summation, ``c`` free of its index) are grouped by their limits
+    ``L``, each group's ``sum c f`` is proved 0 as a function of the index and the rest of
+    ``e`` is proved 0.  ``Sum(f, L) + Sum(g, L) = Sum(f + g, L)`` holds for every finite sum
+    (also under Karr's convention for reversed limits), so this is a proof; False means
+    "not proved this way"."""
+    groups: dict[Any, list[sp.Expr]] = {}
+    rest: list[sp.Expr] = []
+    for t in sp.Add.make_args(e):
+        sums = [f for f in sp.Mul.make_args(t) if isinstance(f, sp.Sum)]
+        if len(sums) != 1 or len(sums[0].limits) != 1:
+            rest.append(t)
+            continue
+        s = sums[0]
+        coeff = sp.Mul(*[f for f in sp.Mul.make_args(t) if f is not s])
+        if s.limits[0][0] in coeff.free_symbols:
+            return False
+        groups.setdefault(s.limits, []).append(coeff * s.function)
+    if not groups or (len(groups) == 1 and not rest and len(next(iter(groups.values()))) == 1):
+        return False
+    return all(is_zero(sp.Add(*fs)) for fs in groups.values()) and is_zero(sp.Add(*rest))
 
 
 def _denominators_positive(expr: sp.Expr) -> bool:
@@ -358,6 +465,9 @@ def prove_fact(f: Fact) -> tuple[bool, str]:
         ``(False, reason)``.
     """
     name = f.label or f"{f.lhs} {f.relation} {f.rhs}"
+    if not all(sums_respect_assumptions(e) for e in (f.lhs, f.rhs, f.certificate, f.at)
+               if e is not None):
+        return False, f"a sum ranges beyond its index's assumptions in: {name}"
     if f.relation == "==":
         return (True, "") if is_zero(f.lhs - f.rhs) else (
             False, f"sympy does not reduce lhs - rhs to 0 in: {name}")

@@ -43,10 +43,12 @@ from theorems.obligations import (
     Reduction,
     applied_bounds,
     arb_interval,
+    bound_variables,
     compile_arb,
     discharge_construction,
     discharge_reduction,
     prove_fact,
+    resolve_bounds,
     resolve_fact,
 )
 from theorems.proof_dag import FORMAT, standings, worst
@@ -286,14 +288,18 @@ def _replay_reduction(payload: dict, where: str) -> tuple[str, str]:
     return discharge_reduction(Reduction(_net(payload["net"], where), targets))
 
 
-def _replay_instance(payload: dict, where: str) -> tuple[str, str]:
-    """Check the exported certificate again with the independent checker."""
+def _replay_instance(payload: dict, where: str, theorem: Any) -> tuple[str, str]:
+    """Check the exported certificate again with the independent checker (both backends),
+    after checking that it is a certificate of the theorem the node belongs to."""
     _keys(payload, _PAYLOAD["instance"], where)
     backend, cert = payload["backend"], payload["certificate"]
-    if backend not in ("flint", "pyinterval", "both"):
-        raise Rejected(f"{where}: unknown checker backend {backend!r}")
+    if backend != "both":
+        raise Rejected(f"{where}: an instance certificate is checked with both backends, "
+                       f"not {backend!r}")
     if cert is None:
         return "failed", "no certificate was built"
+    if not isinstance(cert, dict) or cert.get("theorem") != theorem:
+        raise Rejected(f"{where}: the exported certificate is not one of theorem {theorem!r}")
     from certify.check.verify import check_certificate
     verified, reason = check_certificate(cert, backend=backend)
     if verified is True:
@@ -301,7 +307,8 @@ def _replay_instance(payload: dict, where: str) -> tuple[str, str]:
     return "failed", f"checker rejected the exported certificate: {reason}"
 
 
-def _replay_node(node: dict, where: str, nodes: dict[str, dict]) -> tuple[str, str]:
+def _replay_node(node: dict, where: str, nodes: dict[str, dict], theorem: Any
+                 ) -> tuple[str, str]:
     kind, payload = node["kind"], node["payload"]
     if kind == "identity":
         return _replay_identity(payload, where, node["uses"], nodes)
@@ -312,7 +319,7 @@ def _replay_node(node: dict, where: str, nodes: dict[str, dict]) -> tuple[str, s
     if kind == "reduction":
         return _replay_reduction(payload, where)
     if kind == "instance":
-        return _replay_instance(payload, where)
+        return _replay_instance(payload, where, theorem)
     if kind == "open":
         _keys(payload, _PAYLOAD["open"], where)
         return "open", payload["reason"]
@@ -357,6 +364,36 @@ def _exported_bound(node: dict, where: str) -> sp.Basic:
     if not sides or any(x != sides[0] for x in sides):
         raise Rejected(f"{where}: no common conclusion bound")
     return sides[0]
+
+
+def _check_bound_names(facts: list[dict], ent: sp.Basic, names: set[str],
+                       where: str) -> None:
+    """The rules on how an entailment names its premises' bounds (:func:`check_entailments`)."""
+    plain, placed = set(), set()
+    for f in facts:
+        for key in ("lhs", "rhs", "certificate", "at"):
+            e = _expr(f[key], where, optional=True)
+            if e is None:
+                continue
+            for s in e.free_symbols:
+                if isinstance(s, sp.Symbol) and s.name.startswith(BOUND_PREFIX):
+                    if s != sp.Symbol(s.name, nonnegative=True):
+                        raise Rejected(f"{where}: {s.name} must be declared nonnegative and "
+                                       "nothing else (it stands for a premise's bound)")
+                    plain.add(s)
+            if f["relation"] == ">=" and key in ("rhs", "certificate"):
+                placed |= applied_bounds(e)
+    missing = sorted(s.name for s in plain if s not in ent.free_symbols)
+    if missing:
+        raise Rejected(f"{where}: premise bound(s) {missing} do not enter the entailment bound")
+    for f in facts:
+        for key in ("lhs", "rhs", "certificate", "at"):
+            e = _expr(f[key], where, optional=True)
+            loose = applied_bounds(e) - placed if e is not None else set()
+            if loose:
+                raise Rejected(f"{where}: an applied premise bound must bound something (the "
+                               "right side or certificate of an inequality): "
+                               f"{sorted(map(str, loose))}")
 
 
 def check_entailments(nodes: dict[str, dict]) -> int:
@@ -422,6 +459,7 @@ def check_entailments(nodes: dict[str, dict]) -> int:
         ent = [_expr(f["lhs"], where) for f in _labelled(node, "entailment")]
         if not ent or any(x != ent[0] for x in ent):
             raise Rejected(f"{where}: no common entailment bound")
+        _check_bound_names(facts, ent[0], names, where)
         concl = [f for f in facts if f["label"] == "conclusion"]
         if len(concl) != 1 or concl[0]["relation"] != "==":
             raise Rejected(f"{where}: an entailment needs one equation labelled conclusion")
@@ -433,11 +471,34 @@ def check_entailments(nodes: dict[str, dict]) -> int:
         sub = {s: exported_bound(nodes[s.name[len(BOUND_PREFIX):]], f"{where} premise {s.name}")
                for s in ent[0].free_symbols
                if isinstance(s, sp.Symbol) and s.name.startswith(BOUND_PREFIX)}
-        if not is_zero(rhs - ent[0].subs(sub)):
+        for s, b in sub.items():
+            if b.is_nonnegative is False or b.free_symbols & {s}:
+                raise Rejected(f"{where}: the bound {s.name} stands for is negative or "
+                               "names itself")
+        inside = set(sub) | set().union(*(b.free_symbols for b in sub.values()))
+        if bound_variables(ent[0]) & inside:
+            raise Rejected(f"{where}: the entailment bound binds a symbol of a premise bound "
+                           "(substitution would capture it)")
+        applied = {a.func.__name__[len(BOUND_PREFIX):] for a in applied_bounds(ent[0])}
+        try:
+            value = resolve_bounds(ent[0].xreplace(sub), {
+                i: exported_bound(nodes[i], f"{where} premise {i}") for i in applied})
+        except ValueError as exc:
+            raise Rejected(f"{where}: {exc}") from None
+        if not is_zero(rhs - value):
             raise Rejected(f"{where}: the conclusion is not the entailment at the premises' "
                            "bounds")
         count += 1
     return count
+
+
+def _plain_node(n: dict) -> None:
+    """A node's id, kind, scope, status and standing must be strings."""
+    for key in ("id", "kind", "scope", "status", "standing"):
+        if not isinstance(n[key], str):
+            raise Rejected(f"node {n.get('id')!r}: {key} must be a string")
+    if "theorem" in n and not isinstance(n["theorem"], str):
+        raise Rejected(f"node {n['id']}: theorem must be a string")
 
 
 def replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
@@ -459,6 +520,8 @@ def replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         return _replay(obj)
     except Rejected as exc:
         return False, str(exc), {}
+    except Exception as exc:  # a malformed export is rejected, whatever part of it fails
+        return False, f"malformed export ({type(exc).__name__}: {exc})", {}
 
 
 def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
@@ -468,20 +531,23 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
     if not isinstance(obj["theorems"], list) or not isinstance(obj["dependencies"], list):
         raise Rejected("theorems and dependencies must be lists")
     nodes: dict[str, dict] = {}
+    theorem_of: dict[str, str] = {}
     for t in obj["theorems"]:
         _keys(t, _THEOREM, "theorem")
-        if not isinstance(t["obligations"], list):
-            raise Rejected("obligations must be a list")
+        if not isinstance(t["obligations"], list) or not isinstance(t["id"], str):
+            raise Rejected("a theorem needs a string id and a list of obligations")
         for n in t["obligations"]:
             _keys(n, _NODE, f"node in {t['id']}")
+            _plain_node(n)
             if n["id"] in nodes:
                 raise Rejected(f"node {n['id']} appears twice")
-            nodes[n["id"]] = n
+            nodes[n["id"]], theorem_of[n["id"]] = n, t["id"]
     for n in obj["dependencies"]:
         _keys(n, _NODE | {"theorem"}, "dependency")
+        _plain_node(n)
         if n["id"] in nodes:
             raise Rejected(f"node {n['id']} appears twice")
-        nodes[n["id"]] = n
+        nodes[n["id"]], theorem_of[n["id"]] = n, n["theorem"]
     replayed: dict[str, str] = {}
     counts = {"nodes": 0, "instances": 0}
     for nid, n in nodes.items():
@@ -492,7 +558,7 @@ def _replay(obj: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
             raise Rejected(f"{where}: a {n['kind']} node cannot have scope {n['scope']!r}")
         if not isinstance(n["uses"], list) or not all(isinstance(u, str) for u in n["uses"]):
             raise Rejected(f"{where}: uses must be a list of ids")
-        status, detail = _replay_node(n, where, nodes)
+        status, detail = _replay_node(n, where, nodes, theorem_of[nid])
         if status not in (_SUCCESS[n["kind"]], "failed"):
             status = "failed"
         replayed[nid] = status

@@ -46,12 +46,15 @@ be the number of jumps of head h below x and split the head's output as
   (T2.sym-average), and the triangle inequality gives the theorem.
 
 T2.rate is an *entailment*: its facts are proved for every value of the symbols
-``bound:<id>`` (:func:`bound_symbol`), the bounds its premise nodes prove, and its
+``bound:<id>`` (:func:`bound_symbol`) of T2.rate-staircase, -spacing and -series, with
+T2.rate-head's bound *applied* at each head (``bound:T2.rate-head(u, u_h)``,
+:func:`theorems.obligations.premise_bound`, resolved before the facts are proved), and its
 conclusion fact is the entailment's bound with each ``bound:<id>`` replaced by the bound that
 node exports (the left side of its facts labelled ``conclusion``).  ``attncert theorems
 replay`` recomputes that substitution from the exported premise nodes
-(:func:`theorems.replay.check_entailments`), so the bound T2.rate states is exactly the
-combination of what its premises prove.
+(:func:`theorems.replay.check_entailments`), so the bound T2.rate states is its combination
+rule at the bounds its premises export; how the premises' quantities enter the facts is the
+argument above (docs/mathematics.md, section 9).
 
 T2.rate-rounding extends the bound to stored binary64 networks (the rounding lemma T1.rounding
 per head and the coefficient error), :func:`theorems.multi_head.rate_bound` evaluates it per
