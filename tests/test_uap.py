@@ -832,3 +832,27 @@ def test_bad_spec_refused_by_parse_spec(case):
     """These are refused already when the spec is read (no network is built)."""
     with pytest.raises(InputError):
         parse_spec(BAD[case][0])
+
+
+def test_resources_per_axis_on_a_lopsided_domain():
+    """A domain 5000 times narrower in x than in y, with a target as steep in x as it is
+    narrow: one spacing for both axes would need 1.8 million anchors (refused); the
+    per-axis choice needs a few thousand, and the proved bound still meets epsilon."""
+    spec = parse_spec({"theorem": "uap", "mode": "prove", "epsilon": 0.2,
+                       "domain": {"lo": [-0.001, -5.0], "hi": [0.001, 5.0]},
+                       "target": {"kind": "expression", "expr": "tanh(x/0.0005) + sin(y)",
+                                  "variables": ["x", "y"]},
+                       "construction": {"route": "interpolation"}})
+    result, cert, built = certify_uap(spec)
+    p = [len(ax) for ax in built.hints[0].axes]
+    assert p[0] * p[1] < 10_000 and built.bound["bound"] <= spec.epsilon
+    assert result.holds and cert["claim"]["upper"] <= spec.epsilon
+
+
+def test_resources_on_a_square_domain_stay_uniform():
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "uap_gauss2d.json")
+    with open(path) as fh:
+        spec = parse_spec(json.load(fh))
+    built = build_uap(spec)
+    p = [len(ax) for ax in built.hints[0].axes]
+    assert p[0] == p[1] and built.bound["bound"] <= spec.epsilon
