@@ -356,19 +356,24 @@ _SHIFT = frozenset({"commutative", "complex", "hermitian", "real", "extended_rea
 
 def sums_respect_assumptions(expr: sp.Basic) -> bool:
     """Whether every ``Sum`` in ``expr`` ranges only over values its index's assumptions
-    allow: ``hi - lo + 1 >= 0`` (no reversed range), and each assumption of the index holds
-    at the limit that carries it to every index value (:data:`_UP`, :data:`_DOWN`,
-    :data:`_SHIFT`; ``nonzero`` only together with a sign).
+    allow, and no ``Limit`` is taken of a non-smooth expression: ``hi - lo`` an integer
+    and ``hi - lo + 1 >= 0`` (a whole number of terms, no reversed range), and each
+    assumption of the index holds at the limit that carries it to every index value
+    (:data:`_UP`, :data:`_DOWN`, :data:`_SHIFT`; ``nonzero`` only together with a sign).
 
     Sympy simplifies a summand using the index's assumptions (``sqrt(k^2) = k`` for a
     positive k), so a sum whose range leaves them could be "proved" equal to a wrong value;
-    such a sum is refused instead.
+    such a sum is refused instead.  Sympy also takes one-sided limits at a jump of
+    ``Heaviside``, ``sign``, ... wrongly (the limit of ``Heaviside(a x)`` as x -> 0+ is 1/2
+    for every a), so such limits are refused too.
     """
     for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Limit) and node.args[0].has(*_NOT_SMOOTH):
+            return False
         if not isinstance(node, sp.Sum):
             continue
         for var, lo, hi in node.limits:
-            if (hi - lo + 1).is_nonnegative is not True:
+            if (hi - lo + 1).is_nonnegative is not True or (hi - lo).is_integer is not True:
                 return False
             for key, truth in var.assumptions0.items():
                 if truth is not True:
@@ -439,10 +444,15 @@ def _prove_nonneg(C: sp.Expr, via: sp.Symbol | None, at: sp.Expr | None) -> str:
         return "the monotonicity rule needs a smooth certificate (no Abs, Max, sign, ...)"
     if not _nonnegative(at):
         return f"sympy cannot establish {at} >= 0"
-    if not _nonnegative(sp.simplify(C.subs(via, 0))):
+    # The rule integrates over every real v in [0, at]: the checks must hold for all of
+    # them, not only for the values via's own assumptions allow (an integer via would let
+    # a pole between two integers through).
+    z = sp.Dummy("z", nonnegative=True)
+    C = C.xreplace({via: z})
+    if not _nonnegative(sp.simplify(C.subs(z, 0))):
         return f"certificate at {via} = 0 is not provably >= 0"
-    if not (_nonnegative(sp.diff(C, via)) and _denominators_positive(C)):
-        return f"d(certificate)/d{via} is not provably >= 0"
+    if not (_nonnegative(sp.diff(C, z)) and _denominators_positive(C)):
+        return f"d(certificate)/d{via} is not provably >= 0 for every real {via} >= 0"
     return ""
 
 
@@ -467,7 +477,8 @@ def prove_fact(f: Fact) -> tuple[bool, str]:
     name = f.label or f"{f.lhs} {f.relation} {f.rhs}"
     if not all(sums_respect_assumptions(e) for e in (f.lhs, f.rhs, f.certificate, f.at)
                if e is not None):
-        return False, f"a sum ranges beyond its index's assumptions in: {name}"
+        return False, (f"a sum ranges beyond its index's assumptions (or a limit is of a "
+                       f"non-smooth expression) in: {name}")
     if f.relation == "==":
         return (True, "") if is_zero(f.lhs - f.rhs) else (
             False, f"sympy does not reduce lhs - rhs to 0 in: {name}")
