@@ -1195,6 +1195,8 @@ def discharge_reduction(payload: Reduction) -> tuple[str, str]:
     if len(payload.targets) != len(sn.columns):
         return "failed", "one target scalar per output column is required"
     for k, (q, y) in enumerate(zip(sn.columns, payload.targets, strict=True)):
+        if isinstance(y, (str, bytes)):  # targets are sympy objects; text never reaches sympify
+            return "failed", "a reduction target must be a sympy expression, not text"
         y = sp.expand(sp.sympify(y))
         grad = [sp.diff(y, x) for x in xs]
         if any(not g.is_Rational for g in grad):
