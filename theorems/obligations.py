@@ -329,9 +329,10 @@ def is_zero(expr: sp.Expr) -> bool:
     """
     if isinstance(expr, (str, bytes)):  # replayed expressions come from the whitelist parser
         raise TypeError("is_zero takes a sympy expression, not text")
-    if not sums_respect_assumptions(sp.sympify(expr)):
+    expr = sp.sympify(expr)
+    if not sums_respect_assumptions(expr):
         return False
-    e = sp.sympify(expr).doit()
+    e = expr.doit()
     if e == 0 or _zero_by_merged_sums(e):
         return True
     for step in (sp.expand, sp.simplify,
